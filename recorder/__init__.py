@@ -1,0 +1,1 @@
+"""recorder: session recording and replay auditing for agent runtime shells."""

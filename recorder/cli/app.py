@@ -1,0 +1,36 @@
+"""The ``recorder`` command: one module per command group, wired together here."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from recorder.errors import RecorderError
+
+app = typer.Typer(
+    name="recorder",
+    help="Record, search and replay interactive shells on agent runtimes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Command modules; each has ``register(app)``.
+MODULES: tuple[str, ...] = (
+)
+
+for _name in MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    """Console entry point: user errors are one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        app()
+    except RecorderError as exc:
+        print(f"recorder: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,39 @@
+"""What every command shares: where data lives, how errors reach the user."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+import typer
+
+DEFAULT_PROXY_URL = "ws://127.0.0.1:8765"
+DEFAULT_RUNTIME_LISTEN = "127.0.0.1:8766"
+DEFAULT_PROXY_LISTEN = "127.0.0.1:8765"
+
+
+def data_dir(explicit: Path | None = None) -> Path:
+    """The data directory: the option, else $RECORDER_DATA_DIR, else the platform's user data dir."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("RECORDER_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("recorder", appauthor=False))
+
+
+def db_url(explicit: str | None, data: Path) -> str:
+    """The index URL: the option, else $RECORDER_DB_URL, else SQLite inside the data directory."""
+    if explicit:
+        return explicit
+    env = os.environ.get("RECORDER_DB_URL")
+    if env:
+        return env
+    return f"sqlite:///{data / 'index.sqlite3'}"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a one-line error to stderr and return the Exit to raise."""
+    typer.echo(f"recorder: error: {message}", err=True)
+    return typer.Exit(code)
