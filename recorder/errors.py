@@ -13,10 +13,30 @@ Class tree::
     │   └── InvalidPath               a URL path that is not /runtimes/<arn>/ws/shells
     ├── CastError                     asciicast files
     │   ├── CastFormatError           a file that is not asciicast v1, v2 or v3
-    │   └── CastWriteError            a recording that could not be written
+    │   │   └── CastTooLarge          a header or v1 document over its size limit
+    │   ├── CastWriteError            a recording that could not be written
+    │   └── CastValueError            a value the cast library refuses (also a ValueError)
+    │       └── CastLineTooLong       an event or header line over the line-length limit
     ├── IndexStoreError               the SQL index
+    │   ├── UnknownConnection         no connection with that id
+    │   ├── ConnectionNotActive       ending a connection that has already ended
+    │   └── IndexValueTooLong         a value longer than its column allows
+    ├── ShellRuntimeError             the embedded runtime (recorder runtime)
+    │   ├── ShellSpawnError           a shell program that could not be started
+    │   └── TooManyShells             the per-session limit of attached shells was reached
     ├── UpstreamError                 the upstream shell service
     ├── ClientError                   the shell client (recorder shell / exec)
+    │   ├── ConnectFailed             the WebSocket could not be opened (refused, DNS, TLS, timeout)
+    │   │   └── HandshakeRejected     the server answered the upgrade with an HTTP error status
+    │   ├── SessionClosed             input or a resize sent on a connection that has ended
+    │   └── ExecError                 recorder exec could not start the command
+    │       ├── ShellInUse            the shellId names a shell that already exists
+    │       ├── ExecInputTooLarge     a command or stdin over its size limit
+    │       ├── PreambleTooLarge      no start marker within the preamble limit
+    │       └── ExecStartTimeout      the command did not start within the start timeout
+    ├── ReplayError                   replaying a recording (emulation, rendering)
+    │   ├── ScreenSizeError           a terminal size outside the emulator's limits
+    │   └── RenderTooLarge            an image over the renderer's pixel limit
     └── ConfigError                   bad settings or command-line values
 
 Each message is one line a user can act on.
@@ -74,12 +94,80 @@ class CastFormatError(CastError):
     """A file that is not asciicast v1, v2 or v3."""
 
 
+class CastTooLarge(CastFormatError):
+    """A header line or v1 document larger than the reader's limit."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"{what} of at least {size} bytes exceeds the {limit}-byte limit")
+        self.size = size
+        self.limit = limit
+
+
 class CastWriteError(CastError):
     """A recording that could not be written (disk full, I/O error)."""
 
 
+class CastValueError(CastError, ValueError):
+    """A value the cast library refuses: a bad event code, a time that is not finite, a bad speed."""
+
+
+class CastLineTooLong(CastValueError):
+    """An event or header line longer than the line-length limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"line of {size} bytes exceeds the {limit}-byte line limit")
+        self.size = size
+        self.limit = limit
+
+
 class IndexStoreError(RecorderError):
     """Problems with the SQL index."""
+
+
+class UnknownConnection(IndexStoreError):
+    """No connection with that id in the index."""
+
+    def __init__(self, conn_id: int) -> None:
+        super().__init__(f"no connection {conn_id} in the index")
+        self.conn_id = conn_id
+
+
+class ConnectionNotActive(IndexStoreError):
+    """A connection that has already ended cannot be ended again."""
+
+    def __init__(self, conn_id: int, status: str) -> None:
+        super().__init__(f"connection {conn_id} is already {status}")
+        self.conn_id = conn_id
+        self.status = status
+
+
+class IndexValueTooLong(IndexStoreError):
+    """A value longer than its index column allows."""
+
+    def __init__(self, field: str, size: int, limit: int) -> None:
+        super().__init__(f"{field} of {size} characters exceeds the {limit}-character limit")
+        self.field = field
+        self.size = size
+        self.limit = limit
+
+
+class ShellRuntimeError(RecorderError):
+    """Problems in the embedded runtime's shells."""
+
+
+class ShellSpawnError(ShellRuntimeError):
+    """A shell program that could not be started."""
+
+
+class TooManyShells(ShellRuntimeError):
+    """A runtime session already has its maximum number of attached shells."""
+
+    def __init__(self, session_id: str, limit: int) -> None:
+        super().__init__(
+            f"runtime session {session_id} already has {limit} attached shells; detach one first"
+        )
+        self.session_id = session_id
+        self.limit = limit
 
 
 class UpstreamError(RecorderError):
@@ -88,6 +176,76 @@ class UpstreamError(RecorderError):
 
 class ClientError(RecorderError):
     """The shell client could not do what was asked."""
+
+
+class ConnectFailed(ClientError):
+    """The WebSocket to the shell endpoint could not be opened."""
+
+
+class HandshakeRejected(ConnectFailed):
+    """The server answered the WebSocket upgrade with an HTTP error status."""
+
+    def __init__(self, message: str, status: int, body: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class SessionClosed(ClientError):
+    """Input or a resize sent on a shell connection that has already ended."""
+
+
+class ExecError(ClientError):
+    """recorder exec could not start the command in a fresh shell."""
+
+
+class ShellInUse(ExecError):
+    """The shellId given to exec names a shell that already exists."""
+
+
+class ExecInputTooLarge(ExecError):
+    """A command or a stdin payload larger than exec accepts."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"{what} of {size} bytes exceeds the {limit}-byte limit")
+        self.size = size
+        self.limit = limit
+
+
+class PreambleTooLarge(ExecError):
+    """The shell printed more than the preamble limit before the command's start marker."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"no start marker within the first {limit} bytes of shell output")
+        self.limit = limit
+
+
+class ExecStartTimeout(ExecError):
+    """The command did not start within the start timeout."""
+
+
+class ReplayError(RecorderError):
+    """Problems replaying a recording."""
+
+
+class ScreenSizeError(ReplayError):
+    """A terminal size (header or resize event) outside the emulator's limits."""
+
+    def __init__(self, cols: int, rows: int, max_cols: int, max_rows: int) -> None:
+        super().__init__(
+            f"terminal size {cols}x{rows} is outside 1x1..{max_cols}x{max_rows}; the recording is damaged"
+        )
+        self.cols = cols
+        self.rows = rows
+
+
+class RenderTooLarge(ReplayError):
+    """An image whose pixel count exceeds the renderer's limit."""
+
+    def __init__(self, pixels: int, limit: int) -> None:
+        super().__init__(f"image of {pixels} pixels exceeds the {limit}-pixel limit; use a smaller font size")
+        self.pixels = pixels
+        self.limit = limit
 
 
 class ConfigError(RecorderError):

@@ -37,3 +37,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error to stderr and return the Exit to raise."""
     typer.echo(f"recorder: error: {message}", err=True)
     return typer.Exit(code)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Split HOST:PORT (IPv6 as [::1]:PORT); a bad value is a one-line error."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise fail(f"--listen must be HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port_text)

@@ -25,10 +25,12 @@ def token_from_subprotocols(offered: Iterable[str]) -> str | None:
             encoded = proto[len(_PREFIX) :]
             if not encoded or len(encoded) > MAX_ENCODED_TOKEN:
                 return None
+            padded = encoded + "=" * (-len(encoded) % 4)
             try:
-                return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+                token = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
             except (binascii.Error, UnicodeDecodeError, ValueError):
                 return None
+            return token or None
     return None
 
 

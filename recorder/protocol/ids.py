@@ -41,7 +41,9 @@ class RuntimeArn:
     runtime_id: str
 
     def __str__(self) -> str:
-        return f"arn:{self.partition}:bedrock-agentcore:{self.region}:{self.account}:runtime/{self.runtime_id}"
+        return (
+            f"arn:{self.partition}:bedrock-agentcore:{self.region}:{self.account}:runtime/{self.runtime_id}"
+        )
 
     @classmethod
     def parse(cls, text: str) -> RuntimeArn:

@@ -22,7 +22,9 @@ class Resize:
         for name in ("width", "height"):
             value = getattr(self, name)
             if type(value) is not int or not 1 <= value <= MAX_DIMENSION:
-                raise InvalidResize(f"RESIZE {name} must be an integer from 1 to {MAX_DIMENSION}, got {value!r}")
+                raise InvalidResize(
+                    f"RESIZE {name} must be an integer from 1 to {MAX_DIMENSION}, got {value!r}"
+                )
 
     def serialize(self) -> bytes:
         """The RESIZE payload."""

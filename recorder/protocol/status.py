@@ -100,7 +100,9 @@ def parse(payload: bytes) -> StatusInfo:
         raise InvalidStatus(f"STATUS payload is not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise InvalidStatus("STATUS payload is not a JSON object")
-    meta = obj.get("metadata") or {}
+    meta = obj.get("metadata")
+    if meta is None:
+        meta = {}
     if not isinstance(meta, dict):
         raise InvalidStatus("STATUS metadata is not an object")
     status = obj.get("status")

@@ -1,1 +1,1 @@
-"""recorder.storage."""
+"""Where recordings live."""

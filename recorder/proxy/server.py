@@ -1,0 +1,473 @@
+"""``recorder serve``: the recording proxy endpoint.
+
+A client's upgrade request is validated, then the upstream shell is opened *before* the client's
+101 is sent, so the upstream's refusals reach the client as the same HTTP status and its 101 ids
+reach the client in the same headers. After the upgrade the relay runs and the tap records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import hashlib
+import http
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from recorder.cast.reader import cast_summary
+from recorder.errors import CastError, IndexStoreError, ProtocolError, RecorderError
+from recorder.index.models import ConnectionStatus
+from recorder.index.store import Index
+from recorder.logfmt import get_logger
+from recorder.protocol import (
+    BEARER_SUBPROTOCOL,
+    MAX_MESSAGE_SIZE,
+    SESSION_HEADER,
+    SHELL_ID_HEADER,
+    Channel,
+    CloseCode,
+    ShellRequest,
+    encode,
+    new_session_id,
+    new_shell_id,
+    parse_target,
+)
+from recorder.proxy.relay import CLOSE_TIMEOUT, EndReason, Outcome, Relay
+from recorder.proxy.tap import (
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_MAX_BUFFER,
+    RecordingResult,
+    RecordingTap,
+    context_header,
+)
+from recorder.proxy.upstream import OpenUpstream, Upstream, UpstreamRefused, UpstreamUnavailable
+from recorder.storage.local import LocalStorage
+
+log = get_logger(__name__)
+
+#: The whole opening handshake, upstream connection included, must finish within this.
+HANDSHAKE_TIMEOUT = 30.0
+#: How long shutdown waits for recordings to be finalised.
+SHUTDOWN_TIMEOUT = 15.0
+#: Without a size from the client, recordings start at the classic terminal size.
+DEFAULT_COLS, DEFAULT_ROWS = 80, 24
+
+
+@dataclass(slots=True)
+class ProxySettings:
+    """What ``recorder serve`` was asked to do."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8765
+    cast_version: int = 2
+    max_record_buffer: int = DEFAULT_MAX_BUFFER
+    flush_interval: float = DEFAULT_FLUSH_INTERVAL
+    ping_interval: float | None = 20.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An upstream opened during a client's handshake, waiting for the client's handler."""
+
+    request: ShellRequest
+    upstream: OpenUpstream
+    principal: str | None
+    client_address: str
+    claimed: bool = False
+
+
+@dataclass(slots=True)
+class _Live:
+    relay: Relay
+    conn_id: int
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+def _address(connection: ServerConnection) -> str:
+    peer = connection.remote_address
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host, port = peer[0], peer[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(peer)
+
+
+class ProxyServer:
+    """The recording proxy: endpoint, upstream, recordings and index, wired together."""
+
+    def __init__(self, settings: ProxySettings, upstream: Upstream, index: Index) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self.index = index
+        self.storage = LocalStorage(settings.data_dir)
+        self._server: Server | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._live: dict[int, _Live] = {}
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._shutting_down = False
+        self._stopped = asyncio.Event()
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on (useful with port 0)."""
+        assert self._server is not None
+        sock = next(iter(self._server.sockets))
+        return int(sock.getsockname()[1])
+
+    async def start(self) -> None:
+        """Recover from a crash, start the upstream and listen."""
+        self.storage.ensure()
+        await asyncio.to_thread(self.recover)
+        await self.upstream.start()
+        self._server = await serve(
+            self._handle,
+            self.settings.host,
+            self.settings.port,
+            process_request=self._process_request,
+            process_response=self._process_response,
+            select_subprotocol=_select_subprotocol,
+            max_size=MAX_MESSAGE_SIZE,
+            open_timeout=HANDSHAKE_TIMEOUT,
+            close_timeout=CLOSE_TIMEOUT,
+            ping_interval=self.settings.ping_interval,
+            compression=None,
+        )
+        log.info("proxy.listening", url=f"ws://{self.settings.host}:{self.port}", upstream=self.upstream.name)
+
+    def recover(self) -> int:
+        """Mark connections left active by a killed proxy as interrupted, sized from their files."""
+        count = 0
+        for row in self.index.active_connections():
+            size, digest, duration = 0, None, 0.0
+            if row.recording_path:
+                path = self.storage.path(row.recording_path)
+                try:
+                    summary = cast_summary(path)
+                    size, duration = summary.size, summary.duration
+                    digest = _sha256(path)
+                except (OSError, CastError) as exc:
+                    log.warning("recover.unreadable", connection=row.id, path=path, error=exc)
+            self.index.mark_interrupted(row.id, duration=duration, recording_size=size, sha256=digest)
+            count += 1
+        if count:
+            log.warning("recover.interrupted", connections=count)
+        return count
+
+    # -- the opening handshake -----------------------------------------------------------
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.path in ("/healthz", "/health"):
+            return connection.respond(http.HTTPStatus.OK, "ok\n")
+        if self._shutting_down:
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "proxy is shutting down\n")
+        address = _address(connection)
+        try:
+            shell_request = parse_target(request.path, request.headers)
+        except ProtocolError as exc:
+            status = (
+                http.HTTPStatus.NOT_FOUND if "no shell endpoint" in str(exc) else http.HTTPStatus.BAD_REQUEST
+            )
+            await self._refuse(address, None, None, int(status), str(exc))
+            return connection.respond(status, f"{exc}\n")
+        principal = self._principal(request)
+        # Ids the client left out are chosen here, so the recording knows them whatever the upstream says.
+        shell_request = ShellRequest(
+            arn=shell_request.arn,
+            qualifier=shell_request.qualifier,
+            shell_id=shell_request.shell_id or new_shell_id(),
+            session_id=shell_request.session_id or new_session_id(),
+        )
+        try:
+            opened = await self.upstream.open(shell_request)
+        except UpstreamRefused as exc:
+            await self._refuse(address, principal, shell_request, exc.status, exc.body.strip() or str(exc))
+            return connection.respond(http.HTTPStatus(exc.status), exc.body or f"{exc}\n")
+        except UpstreamUnavailable as exc:
+            await self._refuse(address, principal, shell_request, 502, str(exc))
+            log.warning("upstream.unavailable", error=exc)
+            return connection.respond(http.HTTPStatus.BAD_GATEWAY, "upstream unavailable\n")
+        pending = _Pending(shell_request, opened, principal, address)
+        key = id(connection)
+        self._pending[key] = pending
+        guard = asyncio.get_running_loop().create_task(self._release_unclaimed(connection, key))
+        self._handlers.add(guard)
+        guard.add_done_callback(self._handlers.discard)
+        return None
+
+    def _process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
+        pending = self._pending.get(id(connection))
+        if pending is None:
+            return
+        if response.status_code != http.HTTPStatus.SWITCHING_PROTOCOLS:
+            return  # _release_unclaimed closes the upstream
+        opened = pending.upstream
+        response.headers[SHELL_ID_HEADER] = opened.shell_id or pending.request.shell_id or ""
+        response.headers[SESSION_HEADER] = opened.session_id or pending.request.session_id or ""
+
+    async def _release_unclaimed(self, connection: ServerConnection, key: int) -> None:
+        """Close an upstream whose client never completed its handshake."""
+        await connection.wait_closed()
+        pending = self._pending.pop(key, None)
+        if pending is not None and not pending.claimed:
+            log.info("upstream.released", reason="client handshake did not complete")
+            await pending.upstream.ws.close(CloseCode.GOING_AWAY, "client went away")
+
+    def _principal(self, request: Request) -> str | None:
+        """Who is asking. Authentication comes with the access-control issue; until then, nobody."""
+        return None
+
+    async def _refuse(
+        self, address: str, principal: str | None, req: ShellRequest | None, status: int, reason: str
+    ) -> None:
+        log.info("proxy.refused", client=address, status=status, reason=reason)
+        try:
+            await asyncio.to_thread(
+                self.index.record_refusal,
+                at=datetime.now(UTC),
+                principal=principal,
+                client_address=address,
+                runtime_arn=str(req.arn) if req else None,
+                qualifier=req.qualifier if req else None,
+                shell_id=req.shell_id if req else None,
+                session_id=req.session_id if req else None,
+                http_status=status,
+                reason=reason[:500],
+            )
+        except IndexStoreError as exc:
+            log.error("index.refusal_not_recorded", error=exc)
+
+    # -- a connection ----------------------------------------------------------------------
+
+    async def _handle(self, client: ServerConnection) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            await self._serve_connection(client)
+        finally:
+            self._handlers.discard(task)
+
+    async def _serve_connection(self, client: ServerConnection) -> None:
+        pending = self._pending.pop(id(client), None)
+        if pending is None:
+            await client.close(CloseCode.INTERNAL_ERROR, "no upstream")
+            return
+        pending.claimed = True
+        upstream_ws = pending.upstream.ws
+        req = pending.request
+        shell_id = pending.upstream.shell_id or req.shell_id or ""
+        session_id = pending.upstream.session_id or req.session_id or ""
+        started = datetime.now(UTC)
+        start_mono = time.monotonic()
+        try:
+            rel = self.storage.new_recording(started, shell_id)
+            fd = self.storage.open_new(rel)
+        except OSError as exc:
+            await self._fail_closed(client, upstream_ws, f"cannot create the recording: {exc.strerror}")
+            return
+        try:
+            conn_id = await asyncio.to_thread(
+                self.index.open_connection,
+                runtime_arn=str(req.arn),
+                qualifier=req.qualifier,
+                session_id=session_id,
+                shell_id=shell_id,
+                principal=pending.principal,
+                client_address=pending.client_address,
+                upstream=self.upstream.name,
+                started_at=started,
+                recording_path=rel,
+                cast_version=self.settings.cast_version,
+                cols=DEFAULT_COLS,
+                rows=DEFAULT_ROWS,
+            )
+        except RecorderError as exc:
+            os.close(fd)
+            await self._fail_closed(client, upstream_ws, f"cannot index the recording: {exc}")
+            return
+        context = {
+            "connection_id": conn_id,
+            "principal": pending.principal,
+            "client_address": pending.client_address,
+            "runtime_arn": str(req.arn),
+            "qualifier": req.qualifier,
+            "runtime_session_id": session_id,
+            "shell_id": shell_id,
+            "upstream": self.upstream.name,
+            "recorder_host_user": getpass.getuser(),
+        }
+        header = context_header(
+            self.settings.cast_version, DEFAULT_COLS, DEFAULT_ROWS, int(started.timestamp()), context
+        )
+        relay: Relay | None = None
+
+        def on_failure(exc: Exception) -> None:
+            if relay is not None:
+                live.tasks.add(
+                    asyncio.get_running_loop().create_task(self._record_failed(client, relay, exc))
+                )
+
+        tap = RecordingTap(
+            fd,
+            header,
+            version=self.settings.cast_version,
+            start=start_mono,
+            max_buffer=self.settings.max_record_buffer,
+            flush_interval=self.settings.flush_interval,
+            on_failure=on_failure,
+        )
+        relay = Relay(client, upstream_ws, tap)
+        live = _Live(relay, conn_id)
+        self._live[conn_id] = live
+        tap.begin()
+        tap.marker(
+            f"attach principal={pending.principal or '-'} from={pending.client_address}", at=start_mono
+        )
+        log.info(
+            "connection.open",
+            id=conn_id,
+            shell_id=shell_id,
+            session_id=session_id,
+            client=pending.client_address,
+        )
+        outcome = Outcome(EndReason.ERROR, CloseCode.INTERNAL_ERROR, "internal error")
+        try:
+            outcome = await relay.run()
+        except Exception as exc:  # noqa: BLE001 - a relay bug must still finalise the recording
+            log.error("relay.failed", id=conn_id, error=repr(exc))
+        finally:
+            tap.marker(_end_marker(outcome))
+            result = await tap.close()
+            self._live.pop(conn_id, None)
+            await asyncio.gather(*live.tasks, return_exceptions=True)
+            await self._finish(conn_id, outcome, result, tap.failure)
+
+    async def _finish(
+        self, conn_id: int, outcome: Outcome, result: RecordingResult, failure: Exception | None
+    ) -> None:
+        reason = EndReason.RECORD_FAILURE if failure is not None else outcome.reason
+        try:
+            await asyncio.to_thread(
+                self.index.finish_connection,
+                conn_id,
+                ended_at=datetime.now(UTC),
+                status=ConnectionStatus.ENDED,
+                end_reason=reason,
+                close_code=outcome.close_code,
+                exit_code=result.exit_code,
+                counters=result.counters,
+                invalid_utf8=result.invalid_utf8,
+                recording_size=result.size,
+                sha256=result.sha256,
+                reconnected=result.reconnected,
+                bytes_dropped=result.bytes_dropped or 0,
+                cols=result.cols,
+                rows=result.rows,
+            )
+        except RecorderError as exc:
+            log.error("index.finish_failed", id=conn_id, error=exc)
+        log.info(
+            "connection.closed",
+            id=conn_id,
+            reason=reason.value,
+            close_code=outcome.close_code,
+            exit_code=result.exit_code,
+            bytes=result.size,
+        )
+
+    async def _record_failed(self, client: ServerConnection, relay: Relay, exc: Exception) -> None:
+        """Fail closed: tell the client why, end its connection, leave the shell detached."""
+        message = f"recorder: this session can no longer be recorded ({exc}); closing the connection\r\n"
+        try:
+            await client.send(encode(Channel.STDERR, message.encode()))
+        except Exception:  # noqa: BLE001 - the client may already be gone
+            pass
+        relay.end(Outcome(EndReason.RECORD_FAILURE, CloseCode.INTERNAL_ERROR, "session no longer recorded"))
+
+    async def _fail_closed(self, client: ServerConnection, upstream_ws: Any, why: str) -> None:
+        log.error("connection.not_recorded", reason=why)
+        try:
+            notice = f"recorder: {why}; refusing an unrecorded session\r\n"
+            await client.send(encode(Channel.STDERR, notice.encode()))
+        except Exception:  # noqa: BLE001
+            pass
+        await asyncio.gather(
+            client.close(CloseCode.INTERNAL_ERROR, "session cannot be recorded"),
+            upstream_ws.close(CloseCode.GOING_AWAY, "proxy could not record"),
+            return_exceptions=True,
+        )
+
+    # -- shutdown -------------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Every client gets 1001, every recording is finalised, the upstream is stopped."""
+        if self._shutting_down:
+            await self._stopped.wait()
+            return
+        self._shutting_down = True
+        log.info("proxy.shutdown", connections=len(self._live))
+        for live in list(self._live.values()):
+            live.relay.end(Outcome(EndReason.PROXY_SHUTDOWN, CloseCode.GOING_AWAY, "proxy shutting down"))
+        handlers = [t for t in self._handlers if t is not asyncio.current_task()]
+        if handlers:
+            _, still = await asyncio.wait(handlers, timeout=SHUTDOWN_TIMEOUT)
+            for task in still:
+                task.cancel()
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+        await self.upstream.stop()
+        self._stopped.set()
+
+    async def run_until_signalled(self, ready: Callable[[ProxyServer], None] | None = None) -> None:
+        """Start, serve until SIGTERM or SIGINT, then shut down cleanly."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        # A file-size limit must fail the write (EFBIG), not kill the proxy.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        await self.start()
+        if ready is not None:
+            ready(self)
+        await stop.wait()
+        await self.shutdown()
+
+
+def _select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    """Answer the bearer scheme with its bare sentinel, as AgentCore does; otherwise no subprotocol."""
+    return Subprotocol(BEARER_SUBPROTOCOL) if BEARER_SUBPROTOCOL in offered else None
+
+
+def _end_marker(outcome: Outcome) -> str:
+    text = {
+        EndReason.EXIT: "shell exited",
+        EndReason.CLIENT_CLOSED: "client closed the connection",
+        EndReason.CLIENT_DROPPED: "client connection lost; shell left detached",
+        EndReason.UPSTREAM_CLOSED: "upstream closed the connection",
+        EndReason.KICKED: "kicked: another client attached to this shell",
+        EndReason.PROXY_SHUTDOWN: "proxy shutdown; shell left detached",
+        EndReason.ERROR: "proxy error",
+        EndReason.RECORD_FAILURE: "recording failed; connection closed",
+    }[outcome.reason]
+    if outcome.close_code is not None:
+        text += f" (close {outcome.close_code})"
+    return text
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
