@@ -30,6 +30,10 @@ class Outcome:
     reason: EndReason
     close_code: int | None
     close_reason: str
+    #: The side that closed first; None when the proxy ended the relay itself.
+    source: Direction | None = None
+    #: True when that side sent a close frame of its own, whose code and reason go to the other side.
+    forward: bool = False
 
 
 def _sendable(code: int | None, default: int) -> int:
@@ -83,7 +87,7 @@ class Relay:
             try:
                 message = await recv()
             except ConnectionClosed as exc:
-                self.end(self._source_closed(direction, exc.rcvd))
+                self.end(self._source_closed(direction, exc.rcvd, exc.sent))
                 return
             at = time.monotonic()
             if direction is U2C and is_termination_frame(message):
@@ -99,33 +103,39 @@ class Relay:
                 await self._done.wait()
                 return
 
-    def _source_closed(self, direction: Direction, rcvd: Close | None) -> Outcome:
-        code = rcvd.code if rcvd is not None else None
-        reason = rcvd.reason if rcvd is not None else ""
-        if direction is C2U:
-            if rcvd is None:
-                return Outcome(EndReason.CLIENT_DROPPED, None, "")
-            return Outcome(EndReason.CLIENT_CLOSED, code, reason)
-        if code == CloseCode.KICKED:
-            return Outcome(EndReason.KICKED, code, reason)
+    def _source_closed(self, direction: Direction, rcvd: Close | None, sent: Close | None) -> Outcome:
+        # A peer's own close frame is forwarded; a close our side started (a protocol violation
+        # such as an oversized message) or a drop without any close frame is not.
+        forward = rcvd is not None and (sent is None or sent.code == rcvd.code)
+        close = rcvd if rcvd is not None else sent
+        code = close.code if close is not None else None
+        reason = close.reason if close is not None else ""
         if self.termination_seen:
-            return Outcome(EndReason.EXIT, code, reason)
-        return Outcome(EndReason.UPSTREAM_CLOSED, code, reason)
+            # The shell ended; whichever side closes first after that, the connection ended by exit.
+            return Outcome(EndReason.EXIT, code, reason, direction, forward)
+        if direction is C2U:
+            if close is None:
+                return Outcome(EndReason.CLIENT_DROPPED, None, "", direction)
+            return Outcome(EndReason.CLIENT_CLOSED, code, reason, direction, forward)
+        if code == CloseCode.KICKED:
+            return Outcome(EndReason.KICKED, code, reason, direction, forward)
+        return Outcome(EndReason.UPSTREAM_CLOSED, code, reason, direction, forward)
 
     async def _close_both(self, outcome: Outcome) -> None:
-        reason = outcome.reason
-        if reason is EndReason.CLIENT_DROPPED:
-            # No CLOSE frame upstream: the shell stays detached for a reconnect.
-            await self._close(self.upstream, CloseCode.GOING_AWAY, "client connection lost")
+        if outcome.source is C2U:
+            if outcome.forward:
+                code = _sendable(outcome.close_code, CloseCode.NORMAL)
+                await self._close(self.upstream, code, outcome.close_reason)
+            else:
+                # No close of the client's own: no CLOSE upstream either, the shell stays detached.
+                await self._close(self.upstream, CloseCode.GOING_AWAY, "client connection lost")
             return
-        if reason is EndReason.CLIENT_CLOSED:
-            code = _sendable(outcome.close_code, CloseCode.NORMAL)
-            await self._close(self.upstream, code, outcome.close_reason)
-            return
-        if reason in (EndReason.EXIT, EndReason.KICKED, EndReason.UPSTREAM_CLOSED):
-            code = _sendable(outcome.close_code, CloseCode.INTERNAL_ERROR)
-            text = outcome.close_reason if outcome.close_code is not None else "upstream connection lost"
-            await self._close(self.client, code, text)
+        if outcome.source is U2C:
+            if outcome.forward:
+                code = _sendable(outcome.close_code, CloseCode.INTERNAL_ERROR)
+                await self._close(self.client, code, outcome.close_reason)
+            else:
+                await self._close(self.client, CloseCode.INTERNAL_ERROR, "upstream connection lost")
             return
         # Proxy-initiated: shutdown, recording failure, error. The upstream shell stays detached.
         code = _sendable(outcome.close_code, CloseCode.INTERNAL_ERROR)
