@@ -1,1 +1,65 @@
-"""recorder.cast."""
+"""asciicast v1/v2/v3: streaming reader, line writer, per-stream UTF-8 decoder, replay timing."""
+
+from recorder.cast.decoder import StreamDecoder
+from recorder.cast.model import (
+    CONTEXT_KEY,
+    EXIT,
+    INPUT,
+    MARKER,
+    MAX_HEADER_BYTES,
+    MAX_LINE_BYTES,
+    MAX_PROBLEMS,
+    MAX_TIME_SECONDS,
+    MAX_V1_BYTES,
+    OUTPUT,
+    RESIZE,
+    Event,
+    Header,
+    Problem,
+    ProblemKind,
+    Reason,
+    format_resize,
+    parse_resize,
+)
+from recorder.cast.reader import CastReader, CastSummary, cast_summary, open_cast, read_header
+from recorder.cast.timing import Step, cap_idle, clip, pace, relative, speed, to_absolute
+from recorder.cast.writer import EVENT_CODES, WRITABLE_VERSIONS, CastWriter, format_time, to_microseconds
+
+__all__ = [
+    "CONTEXT_KEY",
+    "EVENT_CODES",
+    "EXIT",
+    "INPUT",
+    "MARKER",
+    "MAX_HEADER_BYTES",
+    "MAX_LINE_BYTES",
+    "MAX_PROBLEMS",
+    "MAX_TIME_SECONDS",
+    "MAX_V1_BYTES",
+    "OUTPUT",
+    "RESIZE",
+    "WRITABLE_VERSIONS",
+    "CastReader",
+    "CastSummary",
+    "CastWriter",
+    "Event",
+    "Header",
+    "Problem",
+    "ProblemKind",
+    "Reason",
+    "Step",
+    "StreamDecoder",
+    "cap_idle",
+    "cast_summary",
+    "clip",
+    "format_resize",
+    "format_time",
+    "open_cast",
+    "pace",
+    "parse_resize",
+    "read_header",
+    "relative",
+    "speed",
+    "to_absolute",
+    "to_microseconds",
+]

@@ -1,0 +1,231 @@
+"""Engines and the migration runner: the same Alembic revisions on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util.exc import CommandError
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from recorder.errors import IndexStoreError
+from recorder.logfmt import get_logger
+
+log = get_logger(__name__)
+
+#: How long a SQLite writer waits for another writer's lock before failing.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+#: How long to wait for a PostgreSQL server to accept the connection.
+PG_CONNECT_TIMEOUT_S = 10
+#: PostgreSQL advisory lock held while migrating, so replicas starting together migrate one at a time.
+PG_MIGRATION_LOCK_KEY = 0x7265636F7264  # "record"
+
+_SQLITE_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite"})
+_PG_DRIVERS = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
+_PG_DRIVER = "postgresql+psycopg"
+
+Target = str | Engine
+
+
+def describe(exc: BaseException) -> str:
+    """One line saying what went wrong, without the SQL or the driver's multi-line hints."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        parsed = sa.make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return "<unparsable URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def normalise_url(url: str) -> URL:
+    """Parse ``url``; postgresql:// and postgres:// become postgresql+psycopg://."""
+    try:
+        parsed = sa.make_url(url)
+    except ArgumentError:
+        raise IndexStoreError(
+            f"invalid database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from None
+    if parsed.drivername in _PG_DRIVERS:
+        return parsed.set(drivername=_PG_DRIVER)
+    if parsed.drivername in _SQLITE_DRIVERS:
+        return parsed
+    raise IndexStoreError(
+        f"unsupported database {parsed.drivername!r} in {safe_url(parsed)}: "
+        "use sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the index: SQLite (WAL, foreign keys, busy timeout) or PostgreSQL (psycopg 3)."""
+    parsed = normalise_url(url)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(parsed)
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+        # pre-ping: the proxy holds the pool for days; a restarted server must not fail a write.
+        return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    except (ArgumentError, NoSuchModuleError, ImportError, TypeError) as exc:
+        raise IndexStoreError(f"cannot use database URL {safe_url(parsed)}: {describe(exc)}") from None
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not url.query.get("uri"):
+        try:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IndexStoreError(f"cannot create the directory for {database}: {exc.strerror}") from None
+    engine = sa.create_engine(url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # We issue BEGIN ourselves (below), so the driver must not.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_MS)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # IMMEDIATE takes the write lock up front (waiting up to the busy timeout): a deferred
+        # transaction that reads and then writes fails at once when another writer got in between.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _raw_sqlite(connection: Connection, sql: str) -> None:
+    """Run a statement on the driver connection, outside any SQLAlchemy transaction."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    driver.execute(sql)
+
+
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside one transaction for running migrations; commits when the block succeeds."""
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            # Batch migrations rebuild tables (copy, drop, rename); with foreign keys on, dropping a
+            # referenced table fails. Off for the migration, checked before commit, on again after.
+            _raw_sqlite(connection, "PRAGMA foreign_keys = OFF")
+        try:
+            with connection.begin():
+                if engine.dialect.name == "postgresql":
+                    # SQLite's BEGIN IMMEDIATE already serialises; PostgreSQL needs an explicit lock.
+                    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_MIGRATION_LOCK_KEY)))
+                yield connection
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise IndexStoreError(
+                            f"migration left {len(broken)} broken foreign keys; rolled back"
+                        )
+        finally:
+            if sqlite:
+                _raw_sqlite(connection, "PRAGMA foreign_keys = ON")
+
+
+def migrations_dir() -> Path:
+    """The Alembic script directory: inside the package when installed, at the repo root otherwise."""
+    packaged = resources.files("recorder.index") / "migrations"
+    if packaged.is_dir() and (packaged / "env.py").is_file():
+        return Path(str(packaged))
+    checkout = Path(__file__).resolve().parents[2] / "migrations"
+    if (checkout / "env.py").is_file():
+        return checkout
+    raise IndexStoreError("the index migrations are missing from this installation; reinstall recorder")
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    # ConfigParser interpolation: a '%' in the path must be doubled.
+    config.set_main_option("script_location", str(migrations_dir()).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this installation knows."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head is None:
+        raise IndexStoreError("the index migrations have no revisions; reinstall recorder")
+    return head
+
+
+def known_revisions() -> list[str]:
+    """All revision ids, oldest first."""
+    script = ScriptDirectory.from_config(_config())
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+@contextmanager
+def _engine_for(target: Target) -> Iterator[Engine]:
+    if isinstance(target, Engine):
+        yield target
+        return
+    engine = make_engine(target)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Turn database and Alembic errors into one-line IndexStoreErrors."""
+    try:
+        yield
+    except IndexStoreError:
+        raise
+    except (CommandError, RevisionError, SQLAlchemyError, OSError) as exc:
+        raise IndexStoreError(f"cannot {action}: {describe(exc)}") from None
+
+
+def upgrade(target: Target, revision: str = "head") -> None:
+    """Migrate the index up to ``revision`` (default: the newest)."""
+    with _engine_for(target) as engine, _translated(f"upgrade {safe_url(engine.url)} to {revision}"):
+        with migration_connection(engine) as connection:
+            command.upgrade(_config(connection), revision)
+        log.info("index.upgraded", url=safe_url(engine.url), revision=revision)
+
+
+def downgrade(target: Target, revision: str) -> None:
+    """Migrate the index down to ``revision`` ("base" drops every table)."""
+    with _engine_for(target) as engine, _translated(f"downgrade {safe_url(engine.url)} to {revision}"):
+        with migration_connection(engine) as connection:
+            command.downgrade(_config(connection), revision)
+        log.info("index.downgraded", url=safe_url(engine.url), revision=revision)
+
+
+def current_revision(target: Target) -> str | None:
+    """The revision the index is at, or None when it was never migrated."""
+    with _engine_for(target) as engine, _translated(f"read the revision of {safe_url(engine.url)}"):
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,208 @@
+"""SQLAlchemy models of the index: shells, connections (attachments) and refused attempts.
+
+The schema itself is created by the Alembic revisions under ``migrations/``; these models must
+match it (a test compares them). Enums are short strings with CHECK constraints, not native
+database enums, so the same revisions run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+#: Constraint and index names, stable across databases and migrations.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Column limits. The protocol validators keep ids inside these; the store checks them again
+# because PostgreSQL enforces VARCHAR lengths and SQLite does not.
+MAX_ARN = 2048
+MAX_QUALIFIER = 100
+MAX_SESSION_ID = 256
+MAX_SHELL_ID = 128
+MAX_PRINCIPAL = 256
+MAX_CLIENT_ADDRESS = 256
+MAX_UPSTREAM = 2048
+MAX_RECORDING_PATH = 1024
+MAX_REASON = 1024
+SHA256_HEX_LENGTH = 64
+ENUM_LENGTH = 16
+
+#: Channels with their own byte and frame counters, in wire order; ``unknown`` counts channel
+#: bytes the protocol does not define (they are forwarded, never dropped).
+CHANNELS: tuple[str, ...] = ("stdin", "stdout", "stderr", "status", "resize", "heartbeat", "close", "unknown")
+#: Counter column names: ``bytes_<channel>`` and ``frames_<channel>``.
+COUNTER_NAMES: tuple[str, ...] = tuple(f"{kind}_{ch}" for ch in CHANNELS for kind in ("bytes", "frames"))
+
+#: asciicast versions a recording may be written in.
+CAST_VERSIONS: tuple[int, ...] = (1, 2, 3)
+
+
+class ConnectionStatus(StrEnum):
+    """Where a connection is in its life."""
+
+    ACTIVE = "active"
+    ENDED = "ended"
+    INTERRUPTED = "interrupted"
+
+
+class EndReason(StrEnum):
+    """Why a connection ended."""
+
+    EXIT = "exit"
+    CLIENT_CLOSED = "client-closed"
+    CLIENT_DROPPED = "client-dropped"
+    UPSTREAM_CLOSED = "upstream-closed"
+    KICKED = "kicked"
+    PROXY_SHUTDOWN = "proxy-shutdown"
+    ERROR = "error"
+    RECORD_FAILURE = "record-failure"
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware datetime stored in UTC; naive values are refused, results are always UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the index: pass an aware one")
+        value = value.astimezone(UTC)
+        # SQLite keeps DATETIME as text without an offset; storing UTC keeps text order == time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _enum(cls: type[StrEnum], name: str) -> sa.Enum:
+    """A portable enum: VARCHAR plus a CHECK constraint holding the values (not the member names)."""
+    return sa.Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=ENUM_LENGTH,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the naming convention."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {datetime: UtcDateTime()}
+
+
+class Shell(Base):
+    """A PTY on a runtime session, named by its shellId; it lives across reconnects."""
+
+    __tablename__ = "shells"
+    __table_args__ = (sa.UniqueConstraint("runtime_arn", "qualifier", "session_id", "shell_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    runtime_arn: Mapped[str] = mapped_column(sa.String(MAX_ARN))
+    qualifier: Mapped[str] = mapped_column(sa.String(MAX_QUALIFIER))
+    session_id: Mapped[str] = mapped_column(sa.String(MAX_SESSION_ID))
+    shell_id: Mapped[str] = mapped_column(sa.String(MAX_SHELL_ID), index=True)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    last_exit_code: Mapped[int | None]
+
+    connections: Mapped[list[Connection]] = relationship(back_populates="shell")
+
+
+def _counter(big: bool) -> Mapped[int]:
+    return mapped_column(sa.BigInteger if big else sa.Integer, server_default=sa.text("0"), default=0)
+
+
+class Connection(Base):
+    """One WebSocket from one client to one shell; one recording file."""
+
+    __tablename__ = "connections"
+    __table_args__ = (
+        sa.CheckConstraint(f"cast_version IN {CAST_VERSIONS}", name="cast_version"),
+        # Ids are typed by users (`recorder play 42`): never reuse one, even after deletes.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shell_pk: Mapped[int] = mapped_column(sa.ForeignKey("shells.id"), index=True)
+    #: None when the proxy runs without authentication.
+    principal: Mapped[str | None] = mapped_column(sa.String(MAX_PRINCIPAL), index=True)
+    client_address: Mapped[str] = mapped_column(sa.String(MAX_CLIENT_ADDRESS))
+    upstream: Mapped[str] = mapped_column(sa.String(MAX_UPSTREAM))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    status: Mapped[ConnectionStatus] = mapped_column(_enum(ConnectionStatus, "status"), index=True)
+    end_reason: Mapped[EndReason | None] = mapped_column(_enum(EndReason, "end_reason"))
+    close_code: Mapped[int | None]
+    exit_code: Mapped[int | None] = mapped_column(index=True)
+
+    bytes_stdin: Mapped[int] = _counter(big=True)
+    frames_stdin: Mapped[int] = _counter(big=False)
+    bytes_stdout: Mapped[int] = _counter(big=True)
+    frames_stdout: Mapped[int] = _counter(big=False)
+    bytes_stderr: Mapped[int] = _counter(big=True)
+    frames_stderr: Mapped[int] = _counter(big=False)
+    bytes_status: Mapped[int] = _counter(big=True)
+    frames_status: Mapped[int] = _counter(big=False)
+    bytes_resize: Mapped[int] = _counter(big=True)
+    frames_resize: Mapped[int] = _counter(big=False)
+    bytes_heartbeat: Mapped[int] = _counter(big=True)
+    frames_heartbeat: Mapped[int] = _counter(big=False)
+    bytes_close: Mapped[int] = _counter(big=True)
+    frames_close: Mapped[int] = _counter(big=False)
+    bytes_unknown: Mapped[int] = _counter(big=True)
+    frames_unknown: Mapped[int] = _counter(big=False)
+    invalid_utf8: Mapped[int] = _counter(big=False)
+
+    recording_path: Mapped[str] = mapped_column(sa.String(MAX_RECORDING_PATH))
+    recording_size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str | None] = mapped_column(sa.String(SHA256_HEX_LENGTH))
+    cast_version: Mapped[int]
+    cols: Mapped[int]
+    rows: Mapped[int]
+    reconnected: Mapped[bool] = mapped_column(server_default=sa.false(), default=False)
+    bytes_dropped: Mapped[int] = _counter(big=True)
+
+    shell: Mapped[Shell] = relationship(back_populates="connections")
+
+
+class RefusedAttempt(Base):
+    """An upgrade request the proxy refused (401/403/429/400/502) before any shell was reached."""
+
+    __tablename__ = "refused_attempts"
+    __table_args__ = (
+        sa.CheckConstraint("http_status >= 400 AND http_status <= 599", name="http_status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    principal: Mapped[str | None] = mapped_column(sa.String(MAX_PRINCIPAL), index=True)
+    client_address: Mapped[str] = mapped_column(sa.String(MAX_CLIENT_ADDRESS))
+    runtime_arn: Mapped[str | None] = mapped_column(sa.String(MAX_ARN))
+    qualifier: Mapped[str | None] = mapped_column(sa.String(MAX_QUALIFIER))
+    shell_id: Mapped[str | None] = mapped_column(sa.String(MAX_SHELL_ID))
+    session_id: Mapped[str | None] = mapped_column(sa.String(MAX_SESSION_ID))
+    http_status: Mapped[int]
+    reason: Mapped[str] = mapped_column(sa.String(MAX_REASON))

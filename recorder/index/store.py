@@ -1,0 +1,652 @@
+"""The index store: short synchronous transactions, safe to call from worker threads.
+
+The proxy is asyncio and calls these through ``asyncio.to_thread``; every method opens its own
+Session (one transaction) and returns plain frozen dataclasses, never ORM objects.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from recorder.errors import (
+    ConfigError,
+    ConnectionNotActive,
+    IndexStoreError,
+    IndexValueTooLong,
+    UnknownConnection,
+)
+from recorder.index.db import describe
+from recorder.index.models import (
+    CAST_VERSIONS,
+    COUNTER_NAMES,
+    MAX_ARN,
+    MAX_CLIENT_ADDRESS,
+    MAX_PRINCIPAL,
+    MAX_QUALIFIER,
+    MAX_REASON,
+    MAX_RECORDING_PATH,
+    MAX_SESSION_ID,
+    MAX_SHELL_ID,
+    MAX_UPSTREAM,
+    Connection,
+    ConnectionStatus,
+    EndReason,
+    RefusedAttempt,
+    Shell,
+)
+from recorder.logfmt import get_logger
+from recorder.protocol.ids import DEFAULT_QUALIFIER
+
+log = get_logger(__name__)
+
+#: Rows a listing returns unless told otherwise, and the most it may be told.
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 10_000
+#: Escape character in the LIKE patterns built from globs.
+LIKE_ESCAPE = "\\"
+#: Marks a refused attempt's value that was cut to fit its column.
+CLIPPED_MARK = "…"
+
+_SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
+_SUPPORTED_DIALECTS = frozenset({"sqlite", "postgresql"})
+_SHELL_KEY = ("runtime_arn", "qualifier", "session_id", "shell_id")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRow:
+    """One connection with its shell's identity, as the index holds it."""
+
+    id: int
+    shell_pk: int
+    runtime_arn: str
+    qualifier: str
+    session_id: str
+    shell_id: str
+    principal: str | None
+    client_address: str
+    upstream: str
+    started_at: datetime
+    ended_at: datetime | None
+    status: ConnectionStatus
+    end_reason: EndReason | None
+    close_code: int | None
+    exit_code: int | None
+    #: ``bytes_<channel>`` and ``frames_<channel>`` for every channel in models.CHANNELS (read-only;
+    #: left out of the hash, which a mapping cannot join).
+    counters: Mapping[str, int] = field(hash=False)
+    invalid_utf8: int
+    recording_path: str
+    recording_size: int | None
+    sha256: str | None
+    cast_version: int
+    cols: int
+    rows: int
+    reconnected: bool
+    bytes_dropped: int
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, or None while the connection is active."""
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class ShellRow:
+    """One shell (a PTY named by shellId on a runtime session) across its connections."""
+
+    id: int
+    runtime_arn: str
+    qualifier: str
+    session_id: str
+    shell_id: str
+    first_seen: datetime
+    last_seen: datetime
+    last_exit_code: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalRow:
+    """One refused upgrade request."""
+
+    id: int
+    at: datetime
+    principal: str | None
+    client_address: str
+    runtime_arn: str | None
+    qualifier: str | None
+    shell_id: str | None
+    session_id: str | None
+    http_status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFilter:
+    """What an auditor asks for; every field narrows the listing, newest first.
+
+    ``runtime`` is a glob over the runtime ARN (``*`` any run, ``?`` one character; matched
+    case-insensitively). ``failed`` keeps connections whose shell exited non-zero, that ended in
+    an error or a recording failure, or that a crash interrupted; a connection that ended without
+    an exit code (closed, dropped, kicked) left its shell alive and is not a failure.
+    ``since`` is inclusive and ``until`` exclusive, both on ``started_at``.
+    """
+
+    principal: str | None = None
+    runtime: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    exit_code: int | None = None
+    failed: bool = False
+    status: ConnectionStatus | None = None
+    shell_id: str | None = None
+    session_id: str | None = None
+    limit: int = DEFAULT_LIST_LIMIT
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_LIST_LIMIT:
+            raise ConfigError(f"limit must be between 1 and {MAX_LIST_LIMIT}, not {self.limit}")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.utcoffset() is None:
+                raise ConfigError(f"{name} must carry a timezone, e.g. 2025-01-31T00:00:00Z")
+
+
+def glob_to_like(glob: str) -> str:
+    """Translate a ``*``/``?`` glob into a LIKE pattern, escaping ``%``, ``_`` and the escape itself."""
+    out: list[str] = []
+    for char in glob:
+        if char == "*":
+            out.append("%")
+        elif char == "?":
+            out.append("_")
+        elif char in ("%", "_", LIKE_ESCAPE):
+            out.append(LIKE_ESCAPE + char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _check_length(field: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise IndexValueTooLong(field, len(value), limit)
+    return value
+
+
+def _check_key_part(field: str, value: str, limit: int) -> str:
+    if not value:
+        raise ValueError(f"{field} must not be empty")
+    return _check_length(field, value, limit)
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    """Cut a value sent by a refused client to its column, marking the cut (refusals are never lost)."""
+    if value is None or len(value) <= limit:
+        return value
+    return value[: limit - len(CLIPPED_MARK)] + CLIPPED_MARK
+
+
+def _aware(field: str, value: datetime) -> datetime:
+    if value.utcoffset() is None:
+        raise ValueError(f"{field} must be timezone-aware")
+    return value
+
+
+def _counter_values(counters: Mapping[str, int]) -> dict[str, int]:
+    unknown = set(counters) - set(COUNTER_NAMES)
+    if unknown:
+        raise ValueError(f"unknown counters {sorted(unknown)}; expected names from {COUNTER_NAMES}")
+    for name, value in counters.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"counter {name} must be a non-negative integer, not {value!r}")
+    return dict(counters)
+
+
+def _check_size(cols: int, rows: int) -> None:
+    if cols <= 0 or rows <= 0:
+        raise ValueError(f"terminal size must be positive, not {cols}x{rows}")
+
+
+def _check_sha256(value: str | None) -> str | None:
+    if value is not None and not _SHA256_RE.match(value):
+        raise ValueError(f"sha256 must be 64 lowercase hex digits, not {value!r}")
+    return value
+
+
+def _non_negative(field: str, value: int | None) -> int | None:
+    if value is not None and value < 0:
+        raise ValueError(f"{field} must not be negative")
+    return value
+
+
+def _row(conn: Connection, shell: Shell) -> ConnectionRow:
+    return ConnectionRow(
+        id=conn.id,
+        shell_pk=shell.id,
+        runtime_arn=shell.runtime_arn,
+        qualifier=shell.qualifier,
+        session_id=shell.session_id,
+        shell_id=shell.shell_id,
+        principal=conn.principal,
+        client_address=conn.client_address,
+        upstream=conn.upstream,
+        started_at=conn.started_at,
+        ended_at=conn.ended_at,
+        status=conn.status,
+        end_reason=conn.end_reason,
+        close_code=conn.close_code,
+        exit_code=conn.exit_code,
+        counters=MappingProxyType({name: getattr(conn, name) for name in COUNTER_NAMES}),
+        invalid_utf8=conn.invalid_utf8,
+        recording_path=conn.recording_path,
+        recording_size=conn.recording_size,
+        sha256=conn.sha256,
+        cast_version=conn.cast_version,
+        cols=conn.cols,
+        rows=conn.rows,
+        reconnected=conn.reconnected,
+        bytes_dropped=conn.bytes_dropped,
+    )
+
+
+def _shell_row(shell: Shell) -> ShellRow:
+    return ShellRow(
+        id=shell.id,
+        runtime_arn=shell.runtime_arn,
+        qualifier=shell.qualifier,
+        session_id=shell.session_id,
+        shell_id=shell.shell_id,
+        first_seen=shell.first_seen,
+        last_seen=shell.last_seen,
+        last_exit_code=shell.last_exit_code,
+    )
+
+
+def _refusal_row(row: RefusedAttempt) -> RefusalRow:
+    return RefusalRow(
+        id=row.id,
+        at=row.at,
+        principal=row.principal,
+        client_address=row.client_address,
+        runtime_arn=row.runtime_arn,
+        qualifier=row.qualifier,
+        shell_id=row.shell_id,
+        session_id=row.session_id,
+        http_status=row.http_status,
+        reason=row.reason,
+    )
+
+
+class Index:
+    """Read and write the index; each method is one short transaction on its own Session."""
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name not in _SUPPORTED_DIALECTS:
+            raise IndexStoreError(f"unsupported index database {engine.dialect.name!r}")
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine this index writes to."""
+        return self._engine
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            message = describe(exc)
+            if "no such table" in message or "does not exist" in message:
+                message += " (run `recorder db upgrade`)"
+            raise IndexStoreError(f"index database error: {message}") from None
+
+    # -- writes from the proxy -------------------------------------------------------------
+
+    def open_connection(
+        self,
+        *,
+        runtime_arn: str,
+        qualifier: str | None,
+        session_id: str,
+        shell_id: str,
+        principal: str | None,
+        client_address: str,
+        upstream: str,
+        started_at: datetime,
+        recording_path: str,
+        cast_version: int,
+        cols: int,
+        rows: int,
+    ) -> int:
+        """Record a new active connection (creating or touching its shell) and return its id.
+
+        ``qualifier`` None means the protocol's default endpoint; ``principal`` None means the
+        proxy runs without authentication.
+        """
+        key = {
+            "runtime_arn": _check_key_part("runtime_arn", runtime_arn, MAX_ARN),
+            "qualifier": _check_key_part("qualifier", qualifier or DEFAULT_QUALIFIER, MAX_QUALIFIER),
+            "session_id": _check_key_part("session_id", session_id, MAX_SESSION_ID),
+            "shell_id": _check_key_part("shell_id", shell_id, MAX_SHELL_ID),
+        }
+        if cast_version not in CAST_VERSIONS:
+            raise ValueError(f"cast_version must be one of {CAST_VERSIONS}, not {cast_version}")
+        _check_size(cols, rows)
+        conn = Connection(
+            principal=None if principal is None else _check_length("principal", principal, MAX_PRINCIPAL),
+            client_address=_check_length("client_address", client_address, MAX_CLIENT_ADDRESS),
+            upstream=_check_length("upstream", upstream, MAX_UPSTREAM),
+            started_at=_aware("started_at", started_at),
+            status=ConnectionStatus.ACTIVE,
+            recording_path=_check_length("recording_path", recording_path, MAX_RECORDING_PATH),
+            cast_version=cast_version,
+            cols=cols,
+            rows=rows,
+        )
+        with self._transaction() as session:
+            conn.shell_pk = self._upsert_shell(session, key, started_at)
+            session.add(conn)
+            session.flush()
+            conn_id = conn.id
+        log.debug("index.connection_opened", id=conn_id, principal=principal, shell_id=shell_id)
+        return conn_id
+
+    def update_connection_ids(self, conn_id: int, session_id: str, shell_id: str) -> None:
+        """Move a connection to the shell the upstream named (its 101 ids), merging shell rows."""
+        _check_key_part("session_id", session_id, MAX_SESSION_ID)
+        _check_key_part("shell_id", shell_id, MAX_SHELL_ID)
+        with self._transaction() as session:
+            conn, shell = self._load(session, conn_id)
+            if (shell.session_id, shell.shell_id) == (session_id, shell_id):
+                return
+            key = {
+                "runtime_arn": shell.runtime_arn,
+                "qualifier": shell.qualifier,
+                "session_id": session_id,
+                "shell_id": shell_id,
+            }
+            old_pk = shell.id
+            new_pk = self._upsert_shell(session, key, conn.started_at)
+            session.execute(sa.update(Connection).where(Connection.id == conn_id).values(shell_pk=new_pk))
+            self._refresh_shell(session, new_pk)
+            self._refresh_shell(session, old_pk)
+        log.debug("index.connection_moved", id=conn_id, session_id=session_id, shell_id=shell_id)
+
+    def finish_connection(
+        self,
+        conn_id: int,
+        *,
+        ended_at: datetime,
+        status: ConnectionStatus,
+        end_reason: EndReason,
+        close_code: int | None,
+        exit_code: int | None,
+        counters: Mapping[str, int],
+        invalid_utf8: int,
+        recording_size: int | None,
+        sha256: str | None,
+        reconnected: bool,
+        bytes_dropped: int,
+        cols: int | None = None,
+        rows: int | None = None,
+    ) -> None:
+        """Record how an active connection ended; the shell's last_seen and last exit code follow.
+
+        ``cols``/``rows``, when given, replace the start size recorded at open (the proxy may learn
+        it only from the client's first resize).
+        """
+        status = ConnectionStatus(status)
+        if status is ConnectionStatus.ACTIVE:
+            raise ValueError("a finished connection cannot be active")
+        values: dict[str, Any] = {
+            **_counter_values(counters),
+            "status": status,
+            "end_reason": EndReason(end_reason),
+            "close_code": close_code,
+            "exit_code": exit_code,
+            "invalid_utf8": _non_negative("invalid_utf8", invalid_utf8),
+            "recording_size": _non_negative("recording_size", recording_size),
+            "sha256": _check_sha256(sha256),
+            "reconnected": bool(reconnected),
+            "bytes_dropped": _non_negative("bytes_dropped", bytes_dropped),
+        }
+        if (cols is None) != (rows is None):
+            raise ValueError("give both cols and rows, or neither")
+        if cols is not None and rows is not None:
+            _check_size(cols, rows)
+            values.update(cols=cols, rows=rows)
+        self._end(conn_id, _aware("ended_at", ended_at), None, values)
+        log.debug("index.connection_finished", id=conn_id, status=status.value, exit_code=exit_code)
+
+    def active_connections(self) -> list[ConnectionRow]:
+        """Connections still marked active (after a crash: the ones to recover), oldest first."""
+        query = self._select().where(Connection.status == ConnectionStatus.ACTIVE).order_by(Connection.id)
+        with self._transaction() as session:
+            return [_row(conn, shell) for conn, shell in session.execute(query).tuples()]
+
+    def mark_interrupted(
+        self,
+        conn_id: int,
+        *,
+        ended_at: datetime | None = None,
+        duration: float | None = None,
+        recording_size: int | None = None,
+        sha256: str | None = None,
+        counters: Mapping[str, int] | None = None,
+        end_reason: EndReason | None = None,
+    ) -> None:
+        """Close an active connection found after a crash; give ``ended_at`` or ``duration`` (seconds)."""
+        if (ended_at is None) == (duration is None):
+            raise ValueError("give exactly one of ended_at and duration")
+        if duration is not None and not (math.isfinite(duration) and duration >= 0):
+            raise ValueError(f"duration must be a finite non-negative number, not {duration}")
+        values: dict[str, Any] = {
+            **_counter_values(counters or {}),
+            "status": ConnectionStatus.INTERRUPTED,
+            "end_reason": None if end_reason is None else EndReason(end_reason),
+            "recording_size": _non_negative("recording_size", recording_size),
+            "sha256": _check_sha256(sha256),
+        }
+        end = None if ended_at is None else _aware("ended_at", ended_at)
+        self._end(conn_id, end, duration, values)
+        log.info("index.connection_interrupted", id=conn_id)
+
+    def record_refusal(
+        self,
+        *,
+        at: datetime,
+        principal: str | None,
+        client_address: str,
+        runtime_arn: str | None,
+        qualifier: str | None,
+        shell_id: str | None,
+        session_id: str | None,
+        http_status: int,
+        reason: str,
+    ) -> int:
+        """Record a refused upgrade request; over-long client values are clipped, never refused."""
+        if not 400 <= http_status <= 599:
+            raise ValueError(f"a refusal has a 4xx or 5xx status, not {http_status}")
+        row = RefusedAttempt(
+            at=_aware("at", at),
+            principal=_clip(principal, MAX_PRINCIPAL),
+            client_address=_clip(client_address, MAX_CLIENT_ADDRESS),
+            runtime_arn=_clip(runtime_arn, MAX_ARN),
+            qualifier=_clip(qualifier, MAX_QUALIFIER),
+            shell_id=_clip(shell_id, MAX_SHELL_ID),
+            session_id=_clip(session_id, MAX_SESSION_ID),
+            http_status=http_status,
+            reason=_clip(reason, MAX_REASON),
+        )
+        with self._transaction() as session:
+            session.add(row)
+            session.flush()
+            return row.id
+
+    # -- reads for the auditor tools -------------------------------------------------------
+
+    def get_connection(self, conn_id: int) -> ConnectionRow | None:
+        """One connection by id, or None."""
+        with self._transaction() as session:
+            found = session.execute(self._select().where(Connection.id == conn_id)).tuples().first()
+            return None if found is None else _row(*found)
+
+    def get_shell(self, shell_pk: int) -> ShellRow | None:
+        """One shell by its row id (``ConnectionRow.shell_pk``), or None."""
+        with self._transaction() as session:
+            shell = session.get(Shell, shell_pk)
+            return None if shell is None else _shell_row(shell)
+
+    def shell_connections(self, shell_pk: int) -> list[ConnectionRow]:
+        """A shell's connections in the order they started (the order a shell replays in)."""
+        query = (
+            self._select()
+            .where(Connection.shell_pk == shell_pk)
+            .order_by(Connection.started_at, Connection.id)
+        )
+        with self._transaction() as session:
+            return [_row(conn, shell) for conn, shell in session.execute(query).tuples()]
+
+    def list_connections(self, filters: ConnectionFilter | None = None) -> list[ConnectionRow]:
+        """Connections matching ``filters``, newest first, at most ``filters.limit``."""
+        f = filters or ConnectionFilter()
+        query = self._select()
+        if f.principal is not None:
+            query = query.where(Connection.principal == f.principal)
+        if f.runtime is not None:
+            query = query.where(Shell.runtime_arn.ilike(glob_to_like(f.runtime), escape=LIKE_ESCAPE))
+        if f.since is not None:
+            query = query.where(Connection.started_at >= f.since)
+        if f.until is not None:
+            query = query.where(Connection.started_at < f.until)
+        if f.exit_code is not None:
+            query = query.where(Connection.exit_code == f.exit_code)
+        if f.failed:
+            query = query.where(
+                sa.or_(
+                    Connection.exit_code != 0,  # NULL != 0 is not true: no exit code is no failure
+                    Connection.status == ConnectionStatus.INTERRUPTED,
+                    Connection.end_reason.in_([EndReason.ERROR, EndReason.RECORD_FAILURE]),
+                )
+            )
+        if f.status is not None:
+            query = query.where(Connection.status == f.status)
+        if f.shell_id is not None:
+            query = query.where(Shell.shell_id == f.shell_id)
+        if f.session_id is not None:
+            query = query.where(Shell.session_id == f.session_id)
+        query = query.order_by(Connection.started_at.desc(), Connection.id.desc()).limit(f.limit)
+        with self._transaction() as session:
+            return [_row(conn, shell) for conn, shell in session.execute(query).tuples()]
+
+    def list_refusals(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = DEFAULT_LIST_LIMIT,
+    ) -> list[RefusalRow]:
+        """Refused attempts, newest first (``since`` inclusive, ``until`` exclusive)."""
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise ConfigError(f"limit must be between 1 and {MAX_LIST_LIMIT}, not {limit}")
+        query = sa.select(RefusedAttempt)
+        if since is not None:
+            query = query.where(RefusedAttempt.at >= _aware("since", since))
+        if until is not None:
+            query = query.where(RefusedAttempt.at < _aware("until", until))
+        query = query.order_by(RefusedAttempt.at.desc(), RefusedAttempt.id.desc()).limit(limit)
+        with self._transaction() as session:
+            return [_refusal_row(row) for row in session.scalars(query)]
+
+    # -- internals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _select() -> sa.Select[tuple[Connection, Shell]]:
+        return sa.select(Connection, Shell).join(Shell, Connection.shell_pk == Shell.id)
+
+    def _load(self, session: Session, conn_id: int) -> tuple[Connection, Shell]:
+        # FOR UPDATE locks both rows on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
+        found = session.execute(self._select().where(Connection.id == conn_id).with_for_update()).tuples()
+        row = found.first()
+        if row is None:
+            raise UnknownConnection(conn_id)
+        return row
+
+    def _upsert_shell(self, session: Session, key: Mapping[str, str], seen: datetime) -> int:
+        """Insert the shell or touch its last_seen; one statement, so concurrent callers agree."""
+        if self._dialect == "sqlite":
+            lite = sqlite.insert(Shell).values(**key, first_seen=seen, last_seen=seen)
+            excluded: Any = lite.excluded
+            stmt: Any = lite.on_conflict_do_update(
+                index_elements=list(_SHELL_KEY), set_=self._touch(excluded.last_seen)
+            )
+        else:
+            pg = postgresql.insert(Shell).values(**key, first_seen=seen, last_seen=seen)
+            excluded = pg.excluded
+            stmt = pg.on_conflict_do_update(
+                index_elements=list(_SHELL_KEY), set_=self._touch(excluded.last_seen)
+            )
+        shell_pk: int = session.execute(stmt.returning(Shell.id)).scalar_one()
+        return shell_pk
+
+    @staticmethod
+    def _touch(seen: Any) -> dict[str, Any]:
+        return {"last_seen": sa.case((Shell.last_seen < seen, seen), else_=Shell.last_seen)}
+
+    def _refresh_shell(self, session: Session, shell_pk: int) -> None:
+        """Recompute a shell's first/last seen and last exit code from its connections; drop it if none."""
+        count, first, last = session.execute(
+            sa.select(
+                sa.func.count(Connection.id),
+                sa.func.min(Connection.started_at),
+                sa.func.max(sa.func.coalesce(Connection.ended_at, Connection.started_at)),
+            ).where(Connection.shell_pk == shell_pk)
+        ).one()
+        if count == 0:
+            session.execute(sa.delete(Shell).where(Shell.id == shell_pk))
+            return
+        last_exit = session.execute(
+            sa.select(Connection.exit_code)
+            .where(Connection.shell_pk == shell_pk, Connection.exit_code.is_not(None))
+            .order_by(Connection.started_at.desc(), Connection.id.desc())
+            .limit(1)
+        ).scalar()
+        session.execute(
+            sa.update(Shell)
+            .where(Shell.id == shell_pk)
+            .values(first_seen=first, last_seen=last, last_exit_code=last_exit)
+        )
+
+    def _end(
+        self, conn_id: int, ended_at: datetime | None, duration: float | None, values: dict[str, Any]
+    ) -> None:
+        with self._transaction() as session:
+            conn, shell = self._load(session, conn_id)
+            if conn.status is not ConnectionStatus.ACTIVE:
+                raise ConnectionNotActive(conn_id, conn.status.value)
+            if ended_at is None:
+                ended_at = conn.started_at + timedelta(seconds=duration or 0.0)
+            session.execute(
+                sa.update(Connection).where(Connection.id == conn_id).values(ended_at=ended_at, **values)
+            )
+            shell_values: dict[str, Any] = {"last_seen": max(shell.last_seen, ended_at)}
+            if values.get("exit_code") is not None:
+                shell_values["last_exit_code"] = values["exit_code"]
+            session.execute(sa.update(Shell).where(Shell.id == shell.id).values(**shell_values))

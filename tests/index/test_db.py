@@ -1,0 +1,241 @@
+"""Engines and the migration runner, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+from recorder.errors import IndexStoreError
+from recorder.index.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    current_revision,
+    downgrade,
+    head_revision,
+    known_revisions,
+    make_engine,
+    migrations_dir,
+    upgrade,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+INDEX_TABLES = {"shells", "connections", "refused_attempts"}
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _tables(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(sa.inspect(conn).get_table_names())
+
+
+def _schema(engine: Engine) -> dict[str, Any]:
+    """Tables, their columns and their indexes, to compare a schema before and after a step."""
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        return {
+            table: (
+                [col["name"] for col in inspector.get_columns(table)],
+                sorted(str(ix["name"]) for ix in inspector.get_indexes(table)),
+            )
+            for table in sorted(inspector.get_table_names())
+            if table != "alembic_version"
+        }
+
+
+# -- engines ---------------------------------------------------------------------------------
+
+
+def test_sqlite_engine_uses_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.sqlite3'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_engine_creates_the_parent_directory(tmp_path: Path) -> None:
+    parent = tmp_path / "not" / "yet"
+    engine = make_engine(f"sqlite:///{parent / 'index.sqlite3'}")
+    engine.dispose()
+    assert parent.is_dir()
+
+
+def test_sqlite_directory_that_cannot_be_created_is_an_index_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(IndexStoreError, match="cannot create the directory"):
+        make_engine(f"sqlite:///{blocker / 'sub' / 'index.sqlite3'}")
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@127.0.0.1/db", "postgres://u@127.0.0.1/db"])
+def test_postgresql_urls_are_normalised_to_psycopg3(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        assert engine.url.drivername == "postgresql+psycopg"
+        assert engine.dialect.driver == "psycopg"
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url", ["not a url", "mysql://u@127.0.0.1/db", "postgresql+psycopg2://u@127.0.0.1/db", "bogus://x"]
+)
+def test_bad_url_is_a_one_line_index_error(url: str) -> None:
+    with pytest.raises(IndexStoreError) as info:
+        make_engine(url)
+    assert "\n" not in str(info.value)
+    assert "sqlite:///" in str(info.value)  # says what to use instead
+
+
+def test_unreachable_postgresql_is_a_one_line_error_without_the_password() -> None:
+    url = f"postgresql://auditor:hunter2@127.0.0.1:{_closed_port()}/index"
+    with pytest.raises(IndexStoreError) as info:
+        current_revision(url)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "hunter2" not in message
+    assert "127.0.0.1" in message
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+
+def test_upgrade_downgrade_upgrade_round_trip(engine: Engine) -> None:
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    assert INDEX_TABLES <= _tables(engine)
+    migrated = _schema(engine)
+
+    downgrade(engine, "base")
+    assert current_revision(engine) is None
+    assert _tables(engine) <= {"alembic_version"}
+
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    assert _schema(engine) == migrated
+
+
+def test_every_revision_downgrades_to_the_schema_before_it(engine: Engine) -> None:
+    previous = "base"
+    for revision in known_revisions():
+        before = _schema(engine)
+        upgrade(engine, revision)
+        after = _schema(engine)
+        assert after != before, f"revision {revision} changed nothing"
+        downgrade(engine, previous)
+        assert _schema(engine) == before, f"downgrade of {revision} did not restore the schema"
+        upgrade(engine, revision)
+        assert _schema(engine) == after
+        previous = revision
+
+
+def test_unknown_revision_is_a_one_line_index_error(engine: Engine) -> None:
+    with pytest.raises(IndexStoreError, match="zzzz") as info:
+        upgrade(engine, "zzzz")
+    assert "\n" not in str(info.value)
+    assert current_revision(engine) is None
+
+
+def test_database_at_a_revision_this_code_does_not_know_is_an_index_error(engine: Engine) -> None:
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(IndexStoreError, match="9999"):
+        upgrade(engine)
+
+
+def test_revision_files_are_numbered_and_chain_in_order() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    script = ScriptDirectory.from_config(config)
+    revisions = list(reversed(list(script.walk_revisions())))
+    assert revisions, "no revisions"
+    previous = None
+    for number, rev in enumerate(revisions, start=1):
+        assert rev.revision == f"{number:04d}"
+        assert rev.down_revision == previous
+        assert rev.path is not None
+        assert Path(rev.path).name.startswith(f"{rev.revision}_")
+        assert re.fullmatch(r"\d{4}_[a-z0-9_]+\.py", Path(rev.path).name)
+        previous = rev.revision
+
+
+def test_migrations_are_shipped_inside_the_package() -> None:
+    packaged = resources.files("recorder.index") / "migrations"
+    assert (packaged / "env.py").is_file()
+    assert Path(str(packaged)) == migrations_dir()
+    shipped = sorted(p.name for p in (packaged / "versions").iterdir() if p.name.endswith(".py"))
+    at_root = sorted(p.name for p in (REPO / "migrations" / "versions").glob("*.py"))
+    assert shipped == at_root
+
+
+def test_alembic_command_line_reads_the_url_from_x_argument(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    env = {k: v for k, v in os.environ.items() if k != "RECORDER_DB_URL"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(REPO / "alembic.ini"),
+            "-x",
+            f"url={url}",
+            "upgrade",
+            "head",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert current_revision(url) == head_revision()
+
+
+def test_alembic_command_line_without_a_url_says_how_to_give_one(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "RECORDER_DB_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(REPO / "alembic.ini"), "upgrade", "head"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "RECORDER_DB_URL" in done.stderr
+
+
+def test_concurrent_upgrades_from_several_processes_all_succeed(db_url: str) -> None:
+    # Proxy replicas starting together each run upgrade(); they must not trip over each other.
+    code = "import sys; from recorder.index.db import upgrade; upgrade(sys.argv[1])"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, db_url], stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    errors = [proc.communicate(timeout=60)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], errors
+    assert current_revision(db_url) == head_revision()
