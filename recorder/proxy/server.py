@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,10 +106,21 @@ def _address(connection: ServerConnection) -> str:
 class ProxyServer:
     """The recording proxy: endpoint, upstream, recordings and index, wired together."""
 
-    def __init__(self, settings: ProxySettings, upstream: Upstream, index: Index) -> None:
+    def __init__(
+        self,
+        settings: ProxySettings,
+        upstream: Upstream,
+        index: Index,
+        *,
+        on_finished: Callable[[int], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.upstream = upstream
         self.index = index
+        # Post-processing of a finished recording (command extraction, text indexing): CPU work that
+        # must stay off the relay path, so it runs one job at a time in its own thread.
+        self._on_finished = on_finished
+        self._post = ThreadPoolExecutor(max_workers=1, thread_name_prefix="post-process")
         self.storage = LocalStorage(settings.data_dir)
         self._server: Server | None = None
         self._pending: dict[int, _Pending] = {}
@@ -376,6 +388,8 @@ class ProxyServer:
             )
         except RecorderError as exc:
             log.error("index.finish_failed", id=conn_id, error=exc)
+        if self._on_finished is not None:
+            self._post.submit(self._post_process, conn_id)
         log.info(
             "connection.closed",
             id=conn_id,
@@ -384,6 +398,13 @@ class ProxyServer:
             exit_code=result.exit_code,
             bytes=result.size,
         )
+
+    def _post_process(self, conn_id: int) -> None:
+        assert self._on_finished is not None
+        try:
+            self._on_finished(conn_id)
+        except Exception as exc:  # noqa: BLE001 - a failed post-process must not take the proxy down
+            log.error("post_process.failed", id=conn_id, error=repr(exc))
 
     async def _record_failed(self, client: ServerConnection, relay: Relay, exc: Exception) -> None:
         """Fail closed: tell the client why, end its connection, leave the shell detached."""
@@ -427,6 +448,8 @@ class ProxyServer:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
         await self.upstream.stop()
+        # Let queued post-processing finish: the index is then complete for every recording.
+        await asyncio.to_thread(self._post.shutdown, wait=True)
         self._stopped.set()
 
     async def run_until_signalled(self, ready: Callable[[ProxyServer], None] | None = None) -> None:

@@ -1,0 +1,66 @@
+"""Start recorder processes for a benchmark and find their URLs."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+_LISTENING = re.compile(r"^listening on (ws://\S+)$")
+
+
+@contextlib.contextmanager
+def recorder_process(*args: str, timeout: float = 30.0) -> Iterator[str]:
+    """Run ``recorder <args>`` until it prints its listening line; yield the URL; SIGTERM it after."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recorder", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    found: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            match = _LISTENING.match(raw.decode(errors="replace").strip())
+            if match and not found:
+                found.append(match.group(1))
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        if not ready.wait(timeout) or not found:
+            raise RuntimeError(f"recorder {' '.join(args)} did not start")
+        yield found[0]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def proxy_args(data_dir: Path, upstream: str) -> list[str]:
+    """Arguments for a proxy with its own data directory in front of ``upstream``."""
+    return [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        str(data_dir),
+        "--db",
+        f"sqlite:///{data_dir / 'index.sqlite3'}",
+        "--upstream",
+        upstream,
+        "--log-level",
+        "WARNING",
+    ]

@@ -1,0 +1,125 @@
+"""Relay cost: bulk output and keystroke echo, direct from the runtime and through the recording proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.procs import proxy_args, recorder_process
+from recorder.protocol import (
+    LOCAL_RUNTIME_ARN,
+    SESSION_HEADER,
+    Channel,
+    RuntimeArn,
+    ShellRequest,
+    decode,
+    encode,
+)
+
+
+async def _open(base: str) -> ClientConnection:
+    req = ShellRequest(RuntimeArn.parse(LOCAL_RUNTIME_ARN), None, uuid.uuid4().hex, str(uuid.uuid4()))
+    return await connect(
+        base + req.target(), additional_headers={SESSION_HEADER: req.session_id or ""}, max_size=2**16
+    )
+
+
+async def burst(base: str, megabytes: int) -> float:
+    """Seconds to receive ``megabytes`` MB of output and the shell's exit."""
+    ws = await _open(base)
+    command = f"stty -echo -onlcr; head -c {megabytes * 1_000_000} /dev/zero | tr '\\0' x; exit 0\r"
+    await ws.send(encode(Channel.STDIN, command.encode()))
+    received = 0
+    start = time.perf_counter()
+    async for message in ws:
+        frame = decode(message)  # type: ignore[arg-type]
+        if frame.channel == Channel.STDOUT:
+            received += len(frame.payload)
+        elif frame.channel == Channel.STATUS and b'"shellId"' not in frame.payload:
+            break
+    elapsed = time.perf_counter() - start
+    await ws.close()
+    if received < megabytes * 1_000_000:
+        raise RuntimeError(f"short burst: {received} bytes")
+    return elapsed
+
+
+async def echo_round_trips(base: str, samples: int) -> list[float]:
+    """Round trip of single keystrokes to a `cat` shell (the PTY echoes them), in milliseconds."""
+    ws = await _open(base)
+    await asyncio.wait_for(ws.recv(), 10)  # the confirmation
+    times: list[float] = []
+    for i in range(samples):
+        key = bytes([97 + i % 26])
+        start = time.perf_counter()
+        await ws.send(encode(Channel.STDIN, key))
+        while True:
+            frame = decode(await ws.recv())  # type: ignore[arg-type]
+            if frame.channel == Channel.STDOUT and key in frame.payload:
+                break
+        times.append((time.perf_counter() - start) * 1000)
+        if i % 64 == 63:
+            await ws.send(encode(Channel.STDIN, b"\r"))  # keep the line short
+            await asyncio.sleep(0.001)
+            while True:
+                try:
+                    await asyncio.wait_for(ws.recv(), 0.02)
+                except TimeoutError:
+                    break
+    await ws.close()
+    return times
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _run(runtime: str, proxy: str, megabytes: int, rounds: int, samples: int) -> dict[str, Any]:
+    direct_t: list[float] = []
+    proxy_t: list[float] = []
+    for _ in range(rounds):  # alternate so drift on a shared machine hits both sides alike
+        direct_t.append(await burst(runtime, megabytes))
+        proxy_t.append(await burst(proxy, megabytes))
+    ratios = [d / p for d, p in zip(direct_t, proxy_t, strict=True)]
+    return {
+        "burst_mb": megabytes,
+        "direct_mb_s": megabytes / statistics.median(direct_t),
+        "proxy_mb_s": megabytes / statistics.median(proxy_t),
+        "throughput_ratio": statistics.median(ratios),
+    }
+
+
+async def _echo(runtime: str, proxy: str, samples: int) -> dict[str, Any]:
+    direct: list[float] = []
+    through: list[float] = []
+    for _ in range(2):
+        direct += await echo_round_trips(runtime, samples // 2)
+        through += await echo_round_trips(proxy, samples // 2)
+    return {
+        "echo_direct_median_ms": statistics.median(direct),
+        "echo_direct_p99_ms": _pct(direct, 0.99),
+        "echo_proxy_median_ms": statistics.median(through),
+        "echo_proxy_p99_ms": _pct(through, 0.99),
+        "echo_added_p99_ms": _pct(through, 0.99) - _pct(direct, 0.99),
+    }
+
+
+def run(megabytes: int = 200, rounds: int = 3, samples: int = 1000) -> dict[str, Any]:
+    """Throughput ratio and keystroke echo, direct vs proxied, in one run."""
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        with recorder_process("runtime", "--listen", "127.0.0.1:0") as runtime:
+            with recorder_process(*proxy_args(Path(tmp) / "a", runtime)) as proxy:
+                results.update(asyncio.run(_run(runtime, proxy, megabytes, rounds, samples)))
+        with recorder_process("runtime", "--listen", "127.0.0.1:0", "--shell", "cat") as runtime:
+            with recorder_process(*proxy_args(Path(tmp) / "b", runtime)) as proxy:
+                results.update(asyncio.run(_echo(runtime, proxy, samples)))
+    return results
