@@ -37,7 +37,9 @@ def ls_output(limit: int = 3_000_000) -> str:
         text = out.decode("utf-8", "replace").replace("\n", "\r\n")
         if len(text) > limit // 2:
             return text
-    return "".join(f"\x1b[01;34mdir{i}\x1b[0m  file{i}.txt  \x1b[32mexec{i}\x1b[0m\r\n" for i in range(limit // 40))
+    return "".join(
+        f"\x1b[01;34mdir{i}\x1b[0m  file{i}.txt  \x1b[32mexec{i}\x1b[0m\r\n" for i in range(limit // 40)
+    )
 
 
 def fullscreen_redraws(size: int = 3_000_000, cols: int = 120, rows: int = 40) -> str:
@@ -151,7 +153,11 @@ def main() -> None:
     for name, header, events in sets:
         size = mb(events)
         a = size / timed(lambda h=header, e=events: feed_avt(e, h.width, h.height))
-        p = size / timed(lambda h=header, e=events: feed_pyte(e, h.width, h.height)) if have_pyte else float("nan")
+        p = (
+            size / timed(lambda h=header, e=events: feed_pyte(e, h.width, h.height))
+            if have_pyte
+            else float("nan")
+        )
         lines = size / timed(lambda h=header, e=events: sum(1 for _ in output_lines(h, e)))
         cmds = size / timed(lambda h=header, e=events: extract_commands(h, e))
         print(f"{name:32} {size:6.2f} {a:9.1f} {p:9.2f} {lines:10.1f} {cmds:9.1f}")
@@ -169,8 +175,9 @@ def main() -> None:
     with_snaps = [timed(lambda at=at: snaps.screen_at(at)) for at in moments]
     without = [timed(lambda at=at: screen_at(header, events, at)) for at in moments]
     print(f"snapshots: {len(snaps)} built in {build:.2f} s (one pass)")
-    print(f"seek median over {args.moments} moments: without snapshots {statistics.median(without) * 1000:.1f} ms,")
-    print(f"                                    with snapshots {statistics.median(with_snaps) * 1000:.2f} ms")
+    print(f"seek median over {args.moments} moments:")
+    print(f"  without snapshots {statistics.median(without) * 1000:.1f} ms")
+    print(f"  with snapshots    {statistics.median(with_snaps) * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

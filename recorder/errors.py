@@ -23,8 +23,9 @@ Class tree::
     │   └── IndexValueTooLong         a value longer than its column allows
     ├── ShellRuntimeError             the embedded runtime (recorder runtime)
     │   ├── ShellSpawnError           a shell program that could not be started
-    │   └── TooManyShells             the per-session limit of attached shells was reached
+    │   └── TooManyShells             a limit on shells (per session, per runtime) was reached
     ├── UpstreamError                 the upstream shell service
+    │   └── AwsCredentialsError       no usable AWS credentials for the AgentCore upstream
     ├── ClientError                   the shell client (recorder shell / exec)
     │   ├── ConnectFailed             the WebSocket could not be opened (refused, DNS, TLS, timeout)
     │   │   └── HandshakeRejected     the server answered the upgrade with an HTTP error status
@@ -38,6 +39,7 @@ Class tree::
     │   ├── ScreenSizeError           a terminal size outside the emulator's limits
     │   └── RenderTooLarge            an image over the renderer's pixel limit
     └── ConfigError                   bad settings or command-line values
+        └── PresignExpiryTooLong      a presigned-URL expiry over the service's 300 s maximum
 
 Each message is one line a user can act on.
 """
@@ -160,18 +162,20 @@ class ShellSpawnError(ShellRuntimeError):
 
 
 class TooManyShells(ShellRuntimeError):
-    """A runtime session already has its maximum number of attached shells."""
+    """A runtime session (or the whole runtime) already has its maximum number of shells."""
 
-    def __init__(self, session_id: str, limit: int) -> None:
-        super().__init__(
-            f"runtime session {session_id} already has {limit} attached shells; detach one first"
-        )
-        self.session_id = session_id
+    def __init__(self, scope: str, limit: int, kind: str = "attached shells") -> None:
+        super().__init__(f"{scope} already has {limit} {kind}; try again once one ends or detaches")
+        self.scope = scope
         self.limit = limit
 
 
 class UpstreamError(RecorderError):
     """The upstream shell service refused or failed."""
+
+
+class AwsCredentialsError(UpstreamError):
+    """No usable AWS credentials (none found, a missing profile, a failed refresh)."""
 
 
 class ClientError(RecorderError):
@@ -250,3 +254,12 @@ class RenderTooLarge(ReplayError):
 
 class ConfigError(RecorderError):
     """Bad settings or command-line values."""
+
+
+class PresignExpiryTooLong(ConfigError):
+    """A presigned-URL expiry longer than the service accepts."""
+
+    def __init__(self, expires: int, limit: int) -> None:
+        super().__init__(f"presigned URL expiry of {expires} s exceeds the {limit} s maximum")
+        self.expires = expires
+        self.limit = limit
