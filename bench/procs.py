@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -17,8 +18,10 @@ _LISTENING = re.compile(r"^listening on (ws://\S+)$")
 @contextlib.contextmanager
 def recorder_process(*args: str, timeout: float = 30.0) -> Iterator[str]:
     """Run ``recorder <args>`` until it prints its listening line; yield the URL; SIGTERM it after."""
+    env = {**os.environ, "RECORDER_RUNTIME_NO_USER_RC": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "recorder", *args],
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

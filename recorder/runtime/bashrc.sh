@@ -7,8 +7,10 @@
 #   ESC ] 133 ; C BEL      command output start  (PS0, after a line is read, before it runs)
 #   ESC ] 133 ; D ; N BEL  command end, exit status N (first thing PROMPT_COMMAND does)
 # The marks are invisible control strings; what the user sees does not change.
+# RECORDER_RUNTIME_NO_USER_RC=1 skips ~/.bashrc, so tests and benchmarks do not depend on (or
+# wait for) whatever the machine's user startup file does.
 
-if [ -f "$HOME/.bashrc" ]; then
+if [ -z "${RECORDER_RUNTIME_NO_USER_RC:-}" ] && [ -f "$HOME/.bashrc" ]; then
     . "$HOME/.bashrc"
 fi
 

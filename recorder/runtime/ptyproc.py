@@ -16,8 +16,11 @@ from pathlib import Path
 
 from recorder.errors import ShellSpawnError
 
-#: Most bytes taken from the PTY master per read; one read becomes one STDOUT frame.
+#: Most bytes taken from the PTY master per read.
 READ_SIZE = 16 * 1024
+#: Reads that are ready at once are joined up to this size into one STDOUT frame: the kernel hands
+#: out at most ~4 KiB per read, and a frame per read costs more than the bytes themselves.
+COALESCE_SIZE = 64 * 1024 - 1
 #: Terminal size before the first RESIZE (columns, rows).
 DEFAULT_SIZE = (80, 24)
 
@@ -131,21 +134,31 @@ class PtyProcess:
 
     def _read_once(self) -> bool:
         assert self._fd is not None
-        try:
-            data = os.read(self._fd, READ_SIZE)
-        except BlockingIOError:
-            return False
-        except OSError as exc:
-            # Linux reports EIO on the master once the last slave user is gone, after the buffered data.
-            if exc.errno not in (errno.EIO, errno.EBADF):
-                raise
-            data = b""
-        if not data:
+        chunks: list[bytes] = []
+        size = 0
+        eof = False
+        while size < COALESCE_SIZE:
+            try:
+                data = os.read(self._fd, min(READ_SIZE, COALESCE_SIZE - size))
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                # Linux reports EIO on the master once the last slave user is gone, after the buffered data.
+                if exc.errno not in (errno.EIO, errno.EBADF):
+                    raise
+                data = b""
+            if not data:
+                eof = True
+                break
+            chunks.append(data)
+            size += len(data)
+        if chunks:
+            assert self._on_data is not None
+            self._on_data(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        if eof:
             self._set_eof()
             return False
-        assert self._on_data is not None
-        self._on_data(data)
-        return True
+        return bool(chunks)
 
     def _set_eof(self) -> None:
         self.pause_reading()

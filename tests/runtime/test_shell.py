@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from recorder.protocol import Channel, status
 from recorder.protocol.status import Confirmation, Termination
 from recorder.runtime import OUTPUT_HIGH_WATER, Attachment, Runtime, RuntimeConfig, Shell
-from recorder.runtime.ptyproc import READ_SIZE
+from recorder.runtime.ptyproc import COALESCE_SIZE
 from tests.procs import SESSION_HEADER
 from tests.runtime.wire import new_id, read_until, recv_frame, run, shell_url, statuses, stdout_of
 
@@ -79,7 +79,7 @@ def test_a_slow_client_stops_the_pty_being_read_and_memory_stays_bounded() -> No
             return paused_with, shell.pauses
 
     paused_with, pauses = run(scenario())
-    assert OUTPUT_HIGH_WATER <= paused_with < OUTPUT_HIGH_WATER + READ_SIZE
+    assert OUTPUT_HIGH_WATER <= paused_with < OUTPUT_HIGH_WATER + COALESCE_SIZE
     assert pauses >= 1
 
 
