@@ -37,8 +37,11 @@ Class tree::
     │       └── ExecStartTimeout      the command did not start within the start timeout
     ├── ReplayError                   replaying a recording (emulation, rendering)
     │   ├── ScreenSizeError           a terminal size outside the emulator's limits
-    │   └── RenderTooLarge            an image over the renderer's pixel limit
+    │   ├── RenderTooLarge            an image over the renderer's pixel limit
+    │   └── ExportError               an export that could not be written (output, player assets)
     └── ConfigError                   bad settings or command-line values
+        ├── InvalidOffset             a time offset (--at, --from) that is not seconds, mm:ss or h:mm:ss
+        ├── QueryError                a search query that cannot be run (syntax or a limit)
         └── PresignExpiryTooLong      a presigned-URL expiry over the service's 300 s maximum
 
 Each message is one line a user can act on.
@@ -252,6 +255,10 @@ class RenderTooLarge(ReplayError):
         self.limit = limit
 
 
+class ExportError(ReplayError):
+    """An export that could not be written: an unwritable output path or missing player assets."""
+
+
 class ConfigError(RecorderError):
     """Bad settings or command-line values."""
 
@@ -263,3 +270,11 @@ class PresignExpiryTooLong(ConfigError):
         super().__init__(f"presigned URL expiry of {expires} s exceeds the {limit} s maximum")
         self.expires = expires
         self.limit = limit
+
+
+class QueryError(ConfigError):
+    """A search query that is malformed or over a limit; the message says which and where."""
+
+
+class InvalidOffset(ConfigError):
+    """A time offset that is not seconds, mm:ss or h:mm:ss (or is out of range)."""

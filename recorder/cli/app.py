@@ -19,6 +19,19 @@ app = typer.Typer(
 
 #: Command modules; each has ``register(app)``.
 MODULES: tuple[str, ...] = (
+    "recorder.cli.db_cmd",
+    "recorder.cli.doctor_cmd",
+    "recorder.cli.export_cmd",
+    "recorder.cli.import_cmd",
+    "recorder.cli.list_cmd",
+    "recorder.cli.play_cmd",
+    "recorder.cli.render_cmd",
+    "recorder.cli.runtime_cmd",
+    "recorder.cli.search_cmd",
+    "recorder.cli.serve_cmd",
+    "recorder.cli.shell_cmd",
+    "recorder.cli.show_cmd",
+    "recorder.cli.transcript_cmd",
 )
 
 for _name in MODULES:
