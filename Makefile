@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test test-deps lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -25,7 +25,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+# Debian packages some tests need (headless Chromium, fonts); best effort, never fails the build.
+test-deps:
+	@bash scripts/install-test-deps.sh
+
+test: test-deps lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
