@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from recorder.index.db import make_engine, migration_connection, normalise_url
-from recorder.index.models import Base
+from recorder.index.models import Base, include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -37,6 +37,7 @@ def run_migrations_offline() -> None:
         url=normalise_url(_url()),
         target_metadata=target_metadata,
         render_as_batch=True,
+        include_object=include_object,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
     )
@@ -51,6 +52,8 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=True,
         compare_type=True,
+        # Full-text objects live outside the metadata (FTS5 tables, PostgreSQL tsv columns).
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

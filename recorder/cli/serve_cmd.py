@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -10,11 +11,18 @@ import typer
 
 from recorder import logfmt
 from recorder.cli.common import DEFAULT_PROXY_LISTEN, data_dir, db_url, fail, parse_listen
+from recorder.cli.pipeline import index_connection
 from recorder.errors import RecorderError
 from recorder.index.db import make_engine, upgrade
 from recorder.index.store import Index
+from recorder.proxy.aws import AUTH_MODES, DEFAULT_PRESIGN_EXPIRES, AgentCoreUpstream
 from recorder.proxy.server import ProxyServer, ProxySettings
-from recorder.proxy.upstream import LocalRuntimeUpstream, Upstream, WebSocketUpstream
+from recorder.proxy.upstream import (
+    DEFAULT_PING_INTERVAL,
+    LocalRuntimeUpstream,
+    Upstream,
+    WebSocketUpstream,
+)
 
 
 def serve(
@@ -29,28 +37,88 @@ def serve(
     ] = None,
     upstream: Annotated[
         str,
-        typer.Option(help="'local' (the embedded runtime), or a ws:// or wss:// URL speaking the protocol."),
+        typer.Option(
+            help="'local' (the embedded runtime), 'agentcore' (AWS, signed with this host's AWS "
+            "credentials), or a ws:// or wss:// URL speaking the protocol."
+        ),
     ] = "local",
     cast_version: Annotated[int, typer.Option(help="asciicast version to write: 2 or 3.")] = 2,
     runtime_shell: Annotated[
         str | None, typer.Option(help="With --upstream local: the command each shell runs (default bash).")
     ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(help="With --upstream agentcore: the AWS region (default: the profile's or the env's)."),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="With --upstream agentcore: the AWS profile whose credentials sign.")
+    ] = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(help="With --upstream agentcore: https:// or wss:// endpoint (a VPC endpoint, say)."),
+    ] = None,
+    ca_bundle: Annotated[
+        str | None,
+        typer.Option(help="With --upstream agentcore: CA bundle to verify TLS (default: AWS_CA_BUNDLE)."),
+    ] = None,
+    upstream_auth: Annotated[
+        str, typer.Option(help="With --upstream agentcore: 'sigv4' (signed headers) or 'presigned' (URL).")
+    ] = "sigv4",
+    presign_expires: Annotated[
+        int, typer.Option(help="With --upstream-auth presigned: URL lifetime in seconds (at most 300).")
+    ] = DEFAULT_PRESIGN_EXPIRES,
+    upstream_ping_interval: Annotated[
+        float, typer.Option(help="Seconds between RFC 6455 pings to the upstream (0 turns them off).", min=0)
+    ] = DEFAULT_PING_INTERVAL,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the recording proxy in front of an upstream shell service."""
     logfmt.configure(log_level)
+    if log_level.upper() != "DEBUG":
+        # botocore's INFO lines ("Found credentials in ...") repeat what upstream.agentcore.ready says.
+        logging.getLogger("botocore").setLevel(logging.WARNING)
     host, port = parse_listen(listen)
     if cast_version not in (2, 3):
         raise fail("--cast-version must be 2 or 3")
     directory = data_dir(data)
     url = db_url(db, directory)
+    aws_options = {
+        "--region": region,
+        "--profile": profile,
+        "--endpoint-url": endpoint_url,
+        "--ca-bundle": ca_bundle,
+    }
+    if upstream != "agentcore":
+        given = [name for name, value in aws_options.items() if value is not None]
+        if upstream_auth != "sigv4" or presign_expires != DEFAULT_PRESIGN_EXPIRES:
+            given.append("--upstream-auth/--presign-expires")
+        if given:
+            raise fail(f"only --upstream agentcore takes {', '.join(given)}")
+    if upstream_auth not in AUTH_MODES:
+        raise fail(f"--upstream-auth must be one of {', '.join(AUTH_MODES)}, got {upstream_auth!r}")
     target: Upstream
     if upstream == "local":
         target = LocalRuntimeUpstream(shell=runtime_shell)
+    elif upstream == "agentcore":
+        try:
+            agentcore = AgentCoreUpstream(
+                region,
+                profile,
+                endpoint_url,
+                ca_bundle,
+                "presigned" if upstream_auth == "presigned" else "sigv4",
+                presign_expires,
+                upstream_ping_interval,
+            )
+            # Credentials, region and trust are resolved now, so a bad setting fails before serving.
+            agentcore.load()
+        except RecorderError as exc:
+            raise fail(str(exc)) from None
+        target = agentcore
     elif upstream.startswith(("ws://", "wss://")):
-        target = WebSocketUpstream(upstream)
+        target = WebSocketUpstream(upstream, ping_interval=upstream_ping_interval or None)
     else:
-        raise fail(f"--upstream must be 'local' or a ws:// or wss:// URL, got {upstream!r}")
+        raise fail(f"--upstream must be 'local', 'agentcore' or a ws:// or wss:// URL, got {upstream!r}")
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         upgrade(url)
@@ -60,7 +128,12 @@ def serve(
     except RecorderError as exc:
         raise fail(str(exc)) from None
     settings = ProxySettings(data_dir=directory, host=host, port=port, cast_version=cast_version)
-    server = ProxyServer(settings, target, index)
+
+    def index_for_search(conn_id: int) -> None:
+        # After each connection: its commands, output text and typed input go to the search index.
+        index_connection(index, directory, conn_id)
+
+    server = ProxyServer(settings, target, index, on_finished=index_for_search)
 
     def ready(srv: ProxyServer) -> None:
         typer.echo(f"listening on ws://{host}:{srv.port}", err=True)

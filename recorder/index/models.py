@@ -1,4 +1,5 @@
-"""SQLAlchemy models of the index: shells, connections (attachments) and refused attempts.
+"""SQLAlchemy models of the index: shells, connections (attachments), refused attempts, and the
+search rows of each connection (commands, output lines, typed input) with import bookkeeping.
 
 The schema itself is created by the Alembic revisions under ``migrations/``; these models must
 match it (a test compares them). Enums are short strings with CHECK constraints, not native
@@ -206,3 +207,124 @@ class RefusedAttempt(Base):
     session_id: Mapped[str | None] = mapped_column(sa.String(MAX_SESSION_ID))
     http_status: Mapped[int]
     reason: Mapped[str] = mapped_column(sa.String(MAX_REASON))
+
+
+# -- search (revision 0002) ----------------------------------------------------------------------
+
+#: Characters of a row's text the full-text index covers (the 0002 revision freezes this value).
+#: Output and input lines longer than this are stored as several rows; a longer command is stored
+#: whole but searchable by its first MAX_INDEXED_CHARS characters. It also keeps a row under
+#: PostgreSQL's 16383 lexeme positions per tsvector, so phrases match anywhere in a row.
+MAX_INDEXED_CHARS = 16_384
+MAX_SOURCE_NAME = 1024
+#: Tables whose ``text`` has a full-text index.
+SEARCH_TABLES: tuple[str, ...] = ("commands", "output_lines", "input_lines")
+#: Objects the revisions create outside this metadata, per database: FTS5 virtual tables (and the
+#: shadow tables SQLite makes for them) and PostgreSQL's generated ``tsv`` columns and their GIN
+#: indexes. Schema comparisons skip them (see :func:`include_object`).
+FTS_TABLE_SUFFIX = "_fts"
+TSV_COLUMN = "tsv"
+#: SQLite's tokenizer: letters and decimal digits make words, everything else separates them, no
+#: stemming and no accent folding. PostgreSQL's 'simple' parser is fed the same words (0002).
+FTS5_TOKENIZER = "unicode61 remove_diacritics 0 categories 'L* Nd'"
+
+
+def _connection_fk() -> Mapped[int]:
+    return mapped_column(sa.ForeignKey("connections.id", ondelete="CASCADE"))
+
+
+class IndexedRecording(Base):
+    """A connection whose recording was indexed for search, and which generation of rows is live."""
+
+    __tablename__ = "indexed_recordings"
+
+    connection_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: Rows of other generations are leftovers of an earlier or interrupted indexing run.
+    generation: Mapped[int] = mapped_column(sa.BigInteger)
+    indexed_at: Mapped[datetime]
+    command_count: Mapped[int]
+    line_count: Mapped[int]
+    input_count: Mapped[int]
+    #: Lines the cast reader skipped or adjusted while indexing.
+    problem_count: Mapped[int]
+    #: Why part of the recording could not be indexed (e.g. the emulator refused it), or None.
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class _SearchRow:
+    """Columns every searchable row has: its connection, generation, order, time and text."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = _connection_fk()
+    generation: Mapped[int] = mapped_column(sa.BigInteger)
+    seq: Mapped[int]
+    #: Seconds from the start of the recording.
+    offset: Mapped[float]
+    text: Mapped[str] = mapped_column(sa.Text)
+
+
+def _search_table_args(table: str) -> tuple[Any, ...]:
+    return (
+        sa.Index(f"ix_{table}_connection_id", "connection_id", "generation", "seq", unique=True),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class CommandEntry(_SearchRow, Base):
+    """A command typed in a connection: when Enter was sent, its text, exit code and first output."""
+
+    __tablename__ = "commands"
+    __table_args__ = _search_table_args("commands")
+
+    exit_code: Mapped[int | None]
+    output_preview: Mapped[str] = mapped_column(sa.Text)
+    end_offset: Mapped[float | None]
+
+
+class OutputLine(_SearchRow, Base):
+    """A line of rendered terminal output and when it last changed."""
+
+    __tablename__ = "output_lines"
+    __table_args__ = _search_table_args("output_lines")
+
+
+class InputLine(_SearchRow, Base):
+    """A line of typed input (keys up to Enter, with simple line editing applied)."""
+
+    __tablename__ = "input_lines"
+    __table_args__ = _search_table_args("input_lines")
+
+
+class Import(Base):
+    """A recording written by another tool and imported with ``recorder import``."""
+
+    __tablename__ = "imports"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("connections.id", ondelete="CASCADE"), unique=True
+    )
+    source_name: Mapped[str] = mapped_column(sa.String(MAX_SOURCE_NAME))
+    sha256: Mapped[str] = mapped_column(sa.String(SHA256_HEX_LENGTH), unique=True)
+    imported_at: Mapped[datetime]
+    skipped_lines: Mapped[int]
+    adjusted_lines: Mapped[int]
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic hook: leave out the full-text objects that exist only in one database."""
+    if not reflected or compare_to is not None or name is None:
+        return True
+    if type_ == "table":
+        # commands_fts and its shadow tables commands_fts_data, _idx, _docsize, _config.
+        return not any(
+            name == t + FTS_TABLE_SUFFIX or name.startswith(t + FTS_TABLE_SUFFIX + "_") for t in SEARCH_TABLES
+        )
+    if type_ == "column":
+        return name != TSV_COLUMN
+    if type_ == "index":
+        return not any(name == f"ix_{t}_{TSV_COLUMN}" for t in SEARCH_TABLES)
+    return True

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -40,12 +40,24 @@ from recorder.index.models import (
     MAX_RECORDING_PATH,
     MAX_SESSION_ID,
     MAX_SHELL_ID,
+    MAX_SOURCE_NAME,
     MAX_UPSTREAM,
+    CommandEntry,
     Connection,
     ConnectionStatus,
     EndReason,
+    Import,
+    IndexedRecording,
     RefusedAttempt,
     Shell,
+)
+from recorder.index.rows import (
+    WRITE_BATCH_ROWS,
+    CommandLike,
+    CommandRow,
+    IndexedRow,
+    SearchRowWriter,
+    TextLike,
 )
 from recorder.logfmt import get_logger
 from recorder.protocol.ids import DEFAULT_QUALIFIER
@@ -59,6 +71,10 @@ MAX_LIST_LIMIT = 10_000
 LIKE_ESCAPE = "\\"
 #: Marks a refused attempt's value that was cut to fit its column.
 CLIPPED_MARK = "…"
+
+#: ``upstream`` and ``client_address`` of a connection made by ``recorder import``.
+IMPORT_UPSTREAM = "import"
+IMPORT_CLIENT_ADDRESS = "import"
 
 _SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
 _SUPPORTED_DIALECTS = frozenset({"sqlite", "postgresql"})
@@ -136,6 +152,19 @@ class RefusalRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportRow:
+    """Where an imported connection came from."""
+
+    id: int
+    connection_id: int
+    source_name: str
+    sha256: str
+    imported_at: datetime
+    skipped_lines: int
+    adjusted_lines: int
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionFilter:
     """What an auditor asks for; every field narrows the listing, newest first.
 
@@ -179,6 +208,36 @@ def glob_to_like(glob: str) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def connection_conditions(f: ConnectionFilter) -> list[sa.ColumnElement[bool]]:
+    """The WHERE conditions of a filter, over ``Connection`` joined with its ``Shell`` (limit aside)."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if f.principal is not None:
+        conditions.append(Connection.principal == f.principal)
+    if f.runtime is not None:
+        conditions.append(Shell.runtime_arn.ilike(glob_to_like(f.runtime), escape=LIKE_ESCAPE))
+    if f.since is not None:
+        conditions.append(Connection.started_at >= f.since)
+    if f.until is not None:
+        conditions.append(Connection.started_at < f.until)
+    if f.exit_code is not None:
+        conditions.append(Connection.exit_code == f.exit_code)
+    if f.failed:
+        conditions.append(
+            sa.or_(
+                Connection.exit_code != 0,  # NULL != 0 is not true: no exit code is no failure
+                Connection.status == ConnectionStatus.INTERRUPTED,
+                Connection.end_reason.in_([EndReason.ERROR, EndReason.RECORD_FAILURE]),
+            )
+        )
+    if f.status is not None:
+        conditions.append(Connection.status == f.status)
+    if f.shell_id is not None:
+        conditions.append(Shell.shell_id == f.shell_id)
+    if f.session_id is not None:
+        conditions.append(Shell.session_id == f.session_id)
+    return conditions
 
 
 def _check_length(field: str, value: str, limit: int) -> str:
@@ -305,6 +364,10 @@ class Index:
     def engine(self) -> Engine:
         """The engine this index writes to."""
         return self._engine
+
+    def session(self) -> AbstractContextManager[Session]:
+        """One transaction for queries built outside the store (search); errors become IndexStoreError."""
+        return self._transaction()
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -527,31 +590,7 @@ class Index:
     def list_connections(self, filters: ConnectionFilter | None = None) -> list[ConnectionRow]:
         """Connections matching ``filters``, newest first, at most ``filters.limit``."""
         f = filters or ConnectionFilter()
-        query = self._select()
-        if f.principal is not None:
-            query = query.where(Connection.principal == f.principal)
-        if f.runtime is not None:
-            query = query.where(Shell.runtime_arn.ilike(glob_to_like(f.runtime), escape=LIKE_ESCAPE))
-        if f.since is not None:
-            query = query.where(Connection.started_at >= f.since)
-        if f.until is not None:
-            query = query.where(Connection.started_at < f.until)
-        if f.exit_code is not None:
-            query = query.where(Connection.exit_code == f.exit_code)
-        if f.failed:
-            query = query.where(
-                sa.or_(
-                    Connection.exit_code != 0,  # NULL != 0 is not true: no exit code is no failure
-                    Connection.status == ConnectionStatus.INTERRUPTED,
-                    Connection.end_reason.in_([EndReason.ERROR, EndReason.RECORD_FAILURE]),
-                )
-            )
-        if f.status is not None:
-            query = query.where(Connection.status == f.status)
-        if f.shell_id is not None:
-            query = query.where(Shell.shell_id == f.shell_id)
-        if f.session_id is not None:
-            query = query.where(Shell.session_id == f.session_id)
+        query = self._select().where(*connection_conditions(f))
         query = query.order_by(Connection.started_at.desc(), Connection.id.desc()).limit(f.limit)
         with self._transaction() as session:
             return [_row(conn, shell) for conn, shell in session.execute(query).tuples()]
@@ -561,12 +600,18 @@ class Index:
         *,
         since: datetime | None = None,
         until: datetime | None = None,
+        principal: str | None = None,
+        runtime: str | None = None,
         limit: int = DEFAULT_LIST_LIMIT,
     ) -> list[RefusalRow]:
-        """Refused attempts, newest first (``since`` inclusive, ``until`` exclusive)."""
+        """Refused attempts, newest first (``since`` inclusive, ``until`` exclusive, ``runtime`` a glob)."""
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise ConfigError(f"limit must be between 1 and {MAX_LIST_LIMIT}, not {limit}")
         query = sa.select(RefusedAttempt)
+        if principal is not None:
+            query = query.where(RefusedAttempt.principal == principal)
+        if runtime is not None:
+            query = query.where(RefusedAttempt.runtime_arn.ilike(glob_to_like(runtime), escape=LIKE_ESCAPE))
         if since is not None:
             query = query.where(RefusedAttempt.at >= _aware("since", since))
         if until is not None:
@@ -574,6 +619,183 @@ class Index:
         query = query.order_by(RefusedAttempt.at.desc(), RefusedAttempt.id.desc()).limit(limit)
         with self._transaction() as session:
             return [_refusal_row(row) for row in session.scalars(query)]
+
+    # -- search rows and imports -----------------------------------------------------------
+
+    def search_writer(self, conn_id: int, *, batch_rows: int = WRITE_BATCH_ROWS) -> SearchRowWriter:
+        """Start an indexing run of a connection: add rows, then commit (see ``recorder.index.rows``)."""
+        return SearchRowWriter(self._transaction, self._dialect, conn_id, batch_rows=batch_rows)
+
+    def replace_search_rows(
+        self,
+        conn_id: int,
+        commands: Iterable[CommandLike],
+        lines: Iterable[TextLike],
+        inputs: Iterable[TextLike],
+        *,
+        problem_count: int = 0,
+        error: str | None = None,
+    ) -> IndexedRow | None:
+        """Replace a connection's commands, output lines and typed input at once (idempotent).
+
+        Returns the live run, or None when a run that started later committed first.
+        """
+        writer = self.search_writer(conn_id)
+        try:
+            writer.add_commands(commands)
+            writer.add_lines(lines)
+            writer.add_inputs(inputs)
+        except BaseException:
+            writer.discard()
+            raise
+        return writer.commit(problem_count=problem_count, error=error)
+
+    def indexed(self, conn_id: int) -> IndexedRow | None:
+        """The live indexing run of a connection, or None if it was never indexed for search."""
+        with self._transaction() as session:
+            row = session.get(IndexedRecording, conn_id)
+            if row is None:
+                return None
+            return IndexedRow(
+                connection_id=row.connection_id,
+                generation=row.generation,
+                indexed_at=row.indexed_at,
+                command_count=row.command_count,
+                line_count=row.line_count,
+                input_count=row.input_count,
+                problem_count=row.problem_count,
+                error=row.error,
+            )
+
+    def connection_commands(self, conn_id: int) -> list[CommandRow]:
+        """The commands of a connection's live indexing run, in the order they were typed."""
+        query = (
+            sa.select(CommandEntry)
+            .join(
+                IndexedRecording,
+                sa.and_(
+                    IndexedRecording.connection_id == CommandEntry.connection_id,
+                    IndexedRecording.generation == CommandEntry.generation,
+                ),
+            )
+            .where(CommandEntry.connection_id == conn_id)
+            .order_by(CommandEntry.seq)
+        )
+        with self._transaction() as session:
+            return [
+                CommandRow(
+                    connection_id=c.connection_id,
+                    seq=c.seq,
+                    offset=c.offset,
+                    text=c.text,
+                    exit_code=c.exit_code,
+                    output_preview=c.output_preview,
+                    end_offset=c.end_offset,
+                )
+                for c in session.scalars(query)
+            ]
+
+    def find_recording(self, sha256: str) -> int | None:
+        """The connection whose recording has this SHA-256 (imported or recorded here), or None."""
+        _check_sha256(sha256)
+        with self._transaction() as session:
+            imported = session.execute(
+                sa.select(Import.connection_id).where(Import.sha256 == sha256)
+            ).scalar()
+            if imported is not None:
+                return int(imported)
+            recorded = session.execute(
+                sa.select(Connection.id).where(Connection.sha256 == sha256).order_by(Connection.id).limit(1)
+            ).scalar()
+            return None if recorded is None else int(recorded)
+
+    def get_import(self, conn_id: int) -> ImportRow | None:
+        """Where an imported connection came from, or None if it was not imported."""
+        with self._transaction() as session:
+            row = session.execute(sa.select(Import).where(Import.connection_id == conn_id)).scalar()
+            if row is None:
+                return None
+            return ImportRow(
+                id=row.id,
+                connection_id=row.connection_id,
+                source_name=row.source_name,
+                sha256=row.sha256,
+                imported_at=row.imported_at,
+                skipped_lines=row.skipped_lines,
+                adjusted_lines=row.adjusted_lines,
+            )
+
+    def import_connection(
+        self,
+        *,
+        source_name: str,
+        sha256: str,
+        recording_path: str,
+        recording_size: int,
+        cast_version: int,
+        cols: int,
+        rows: int,
+        started_at: datetime,
+        ended_at: datetime,
+        exit_code: int | None,
+        principal: str | None,
+        runtime_arn: str,
+        qualifier: str | None,
+        session_id: str,
+        shell_id: str,
+        counters: Mapping[str, int],
+        skipped_lines: int,
+        adjusted_lines: int,
+    ) -> int:
+        """Record a recording made elsewhere as an ended connection (upstream "import"); returns its id."""
+        key = {
+            "runtime_arn": _check_key_part("runtime_arn", runtime_arn, MAX_ARN),
+            "qualifier": _check_key_part("qualifier", qualifier or DEFAULT_QUALIFIER, MAX_QUALIFIER),
+            "session_id": _check_key_part("session_id", session_id, MAX_SESSION_ID),
+            "shell_id": _check_key_part("shell_id", shell_id, MAX_SHELL_ID),
+        }
+        if cast_version not in CAST_VERSIONS:
+            raise ValueError(f"cast_version must be one of {CAST_VERSIONS}, not {cast_version}")
+        _check_size(cols, rows)
+        started_at = _aware("started_at", started_at)
+        ended_at = _aware("ended_at", ended_at)
+        if ended_at < started_at:
+            raise ValueError("ended_at must not be before started_at")
+        conn = Connection(
+            principal=None if principal is None else _check_length("principal", principal, MAX_PRINCIPAL),
+            client_address=IMPORT_CLIENT_ADDRESS,
+            upstream=IMPORT_UPSTREAM,
+            started_at=started_at,
+            ended_at=ended_at,
+            status=ConnectionStatus.ENDED,
+            end_reason=None if exit_code is None else EndReason.EXIT,
+            exit_code=exit_code,
+            recording_path=_check_length("recording_path", recording_path, MAX_RECORDING_PATH),
+            recording_size=_non_negative("recording_size", recording_size),
+            sha256=_check_sha256(sha256),
+            cast_version=cast_version,
+            cols=cols,
+            rows=rows,
+            **_counter_values(counters),
+        )
+        with self._transaction() as session:
+            conn.shell_pk = self._upsert_shell(session, key, started_at)
+            session.add(conn)
+            session.flush()
+            session.add(
+                Import(
+                    connection_id=conn.id,
+                    source_name=_clip(source_name, MAX_SOURCE_NAME) or "",
+                    sha256=sha256,
+                    imported_at=datetime.now(UTC),
+                    skipped_lines=_non_negative("skipped_lines", skipped_lines) or 0,
+                    adjusted_lines=_non_negative("adjusted_lines", adjusted_lines) or 0,
+                )
+            )
+            self._refresh_shell(session, conn.shell_pk)
+            conn_id = conn.id
+        log.info("index.imported", id=conn_id, source=source_name)
+        return conn_id
 
     # -- internals -------------------------------------------------------------------------
 

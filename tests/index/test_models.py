@@ -14,7 +14,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from recorder.index.db import upgrade
-from recorder.index.models import CHANNELS, COUNTER_NAMES, Base, UtcDateTime
+from recorder.index.models import (
+    CHANNELS,
+    COUNTER_NAMES,
+    FTS5_TOKENIZER,
+    Base,
+    UtcDateTime,
+    include_object,
+)
 from recorder.protocol.frames import Channel
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -24,7 +31,8 @@ def test_models_match_the_migrated_schema(engine: Engine) -> None:
     upgrade(engine)
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "compare_server_default": True}
+            conn,
+            opts={"compare_type": True, "compare_server_default": True, "include_object": include_object},
         )
         assert compare_metadata(context, Base.metadata) == []
 
@@ -135,3 +143,37 @@ def test_utc_datetime_stores_utc_and_reads_back_aware() -> None:
     assert UtcDateTime().process_result_value(stored, sqlite.dialect()) == plus_two
     back = UtcDateTime().process_result_value(plus_two, postgresql.dialect())
     assert back is not None and back.tzinfo is UTC
+
+
+def test_only_full_text_objects_are_left_out_of_the_comparison(engine: Engine) -> None:
+    upgrade(engine)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diffs = compare_metadata(context, Base.metadata)
+    names = set()
+    for diff in diffs:
+        kind, obj = diff[0], diff[1] if diff[0] != "remove_column" else diff[3]
+        assert kind in {"remove_table", "remove_index", "remove_column"}, diff
+        names.add(obj.name)
+    if engine.dialect.name == "sqlite":
+        assert {"commands_fts", "output_lines_fts", "input_lines_fts", "commands_fts_data"} <= names
+        assert all("_fts" in name for name in names)
+    else:
+        assert names == {"tsv", "ix_commands_tsv", "ix_output_lines_tsv", "ix_input_lines_tsv"}
+
+
+def test_full_text_index_uses_the_tokenizer_the_query_language_assumes(engine: Engine) -> None:
+    upgrade(engine)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            sql = conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'output_lines_fts'"
+            ).scalar()
+            assert sql is not None and FTS5_TOKENIZER in sql
+        else:
+            generated = conn.exec_driver_sql(
+                "SELECT is_generated, generation_expression FROM information_schema.columns "
+                "WHERE table_name = 'output_lines' AND column_name = 'tsv' "
+                "AND table_schema = current_schema()"
+            ).one()
+            assert generated[0] == "ALWAYS" and "'simple'" in generated[1]

@@ -547,3 +547,102 @@ def test_concurrent_finishes_from_threads_all_land(index: Index) -> None:
     assert sorted(r.id for r in rows) == sorted(ids)
     shell = index.get_shell(rows[0].shell_pk)
     assert shell is not None and shell.last_seen == T0 + timedelta(minutes=max(ids))
+
+
+# -- refusal filters, imports ------------------------------------------------------------------
+
+
+def _refuse(index: Index, principal: str | None, arn: str | None, at: datetime) -> int:
+    return index.record_refusal(
+        at=at,
+        principal=principal,
+        client_address="10.0.0.9:4000",
+        runtime_arn=arn,
+        qualifier=None,
+        shell_id=None,
+        session_id=None,
+        http_status=403,
+        reason="policy denies",
+    )
+
+
+def test_refusals_filter_by_principal_and_runtime_glob(index: Index) -> None:
+    mallory = _refuse(index, "mallory", ARN, T0)
+    eve = _refuse(index, "eve", ARN.replace("shop", "bank"), T0 + timedelta(seconds=1))
+    _refuse(index, None, None, T0 + timedelta(seconds=2))
+    assert [r.id for r in index.list_refusals(principal="mallory")] == [mallory]
+    assert [r.id for r in index.list_refusals(runtime="*:runtime/BANK")] == [eve]
+    assert [r.id for r in index.list_refusals(runtime="*runtime/*")] == [eve, mallory]
+
+
+def _import(index: Index, **overrides: Any) -> int:
+    values: dict[str, Any] = {
+        "source_name": "/tmp/demo.cast",
+        "sha256": "cd" * 32,
+        "recording_path": "recordings/imported/" + "cd" * 32 + ".cast",
+        "recording_size": 4321,
+        "cast_version": 3,
+        "cols": 100,
+        "rows": 50,
+        "started_at": T0,
+        "ended_at": T0 + timedelta(seconds=42),
+        "exit_code": 3,
+        "principal": None,
+        "runtime_arn": "import",
+        "qualifier": None,
+        "session_id": "import-cdcd",
+        "shell_id": "import-cdcd",
+        "counters": {"bytes_stdout": 100, "frames_stdout": 7},
+        "skipped_lines": 2,
+        "adjusted_lines": 1,
+    }
+    values.update(overrides)
+    return index.import_connection(**values)
+
+
+def test_imported_recording_is_an_ended_connection_with_its_origin(index: Index) -> None:
+    conn_id = _import(index)
+    row = index.get_connection(conn_id)
+    assert row is not None
+    assert (row.status, row.end_reason, row.exit_code) == (ConnectionStatus.ENDED, EndReason.EXIT, 3)
+    assert (row.upstream, row.client_address, row.runtime_arn) == ("import", "import", "import")
+    assert (row.cast_version, row.cols, row.rows, row.duration) == (3, 100, 50, 42.0)
+    assert row.counters["bytes_stdout"] == 100 and row.counters["frames_stdout"] == 7
+    shell = index.get_shell(row.shell_pk)
+    assert shell is not None and shell.last_exit_code == 3
+    imported = index.get_import(conn_id)
+    assert imported is not None
+    assert (imported.source_name, imported.sha256, imported.skipped_lines, imported.adjusted_lines) == (
+        "/tmp/demo.cast",
+        "cd" * 32,
+        2,
+        1,
+    )
+    assert index.get_import(4242) is None
+
+
+def test_find_recording_knows_imported_and_recorded_files(index: Index) -> None:
+    imported = _import(index)
+    assert index.find_recording("cd" * 32) == imported
+    recorded = _open(index)
+    _finish(index, recorded)
+    assert index.find_recording(SHA) == recorded
+    assert index.find_recording("ef" * 32) is None
+    with pytest.raises(ValueError):
+        index.find_recording("not-a-digest")
+
+
+def test_same_file_cannot_be_imported_twice(index: Index) -> None:
+    _import(index)
+    with pytest.raises(IndexStoreError):
+        _import(index, session_id="other", shell_id="other")
+
+
+def test_import_without_an_exit_code_has_no_end_reason(index: Index) -> None:
+    row = index.get_connection(_import(index, exit_code=None))
+    assert row is not None and row.end_reason is None and row.exit_code is None
+
+
+def test_import_that_ends_before_it_starts_is_refused(index: Index) -> None:
+    with pytest.raises(ValueError, match="ended_at"):
+        _import(index, ended_at=T0 - timedelta(seconds=1))

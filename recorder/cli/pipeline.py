@@ -1,0 +1,300 @@
+"""Work that needs both the replay core and the index: index a recording for search, import casts.
+
+It lives in the CLI layer because it wires two packages that must not import each other: the
+index knows nothing of terminal emulation, and replay nothing of SQL.
+
+A recording is read in three passes (the reader re-reads the file; nothing is held whole):
+typed input lines, commands (the emulator reads them off the screen), then rendered output lines,
+written to the index as they come. If the emulator gives up part way (a damaged recording), what
+was indexed so far is kept and the reason is stored with the run (``Index.indexed(id).error``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from recorder.cast.model import EXIT, INPUT, OUTPUT, RESIZE, Header, Problem, ProblemKind
+from recorder.cast.reader import open_cast
+from recorder.errors import CastError, RecorderError, ReplayError, UnknownConnection
+from recorder.index.models import (
+    COUNTER_NAMES,
+    MAX_ARN,
+    MAX_PRINCIPAL,
+    MAX_QUALIFIER,
+    MAX_SESSION_ID,
+    MAX_SHELL_ID,
+)
+from recorder.index.rows import IndexedRow
+from recorder.index.store import Index
+from recorder.index.typed import typed_lines
+from recorder.logfmt import get_logger
+from recorder.replay.commands import extract_commands
+from recorder.replay.text import output_lines
+from recorder.storage.local import RECORDINGS_DIR, LocalStorage
+
+log = get_logger(__name__)
+
+#: Where imported recordings are copied, relative to the data directory.
+IMPORTED_DIR = f"{RECORDINGS_DIR}/imported"
+#: Runtime ARN of an imported recording that does not name one (no recorder context).
+IMPORT_RUNTIME_ARN = "import"
+#: Terminal size given to a recording whose header says 0 columns or rows.
+DEFAULT_COLS, DEFAULT_ROWS = 80, 24
+#: Problems an import result lists one by one; the rest are only counted.
+REPORTED_PROBLEMS = 5
+#: Read size while copying and hashing an imported file.
+COPY_CHUNK = 1024 * 1024
+
+_EXIT_CODE = re.compile(r"-?\d{1,10}\Z")
+_INT32 = range(-(2**31), 2**31)
+
+
+def index_recording(index: Index, conn_id: int, path: Path) -> IndexedRow | None:
+    """Index one recording file as the search rows of connection ``conn_id`` (replacing earlier ones)."""
+    writer = index.search_writer(conn_id)
+    error: str | None = None
+    try:
+        with open_cast(path) as reader:
+            header = reader.header
+            if not header.width or not header.height:
+                # A size of 0 means "unknown" (some tools write it): emulate the classic terminal.
+                header = replace(
+                    header, width=header.width or DEFAULT_COLS, height=header.height or DEFAULT_ROWS
+                )
+            writer.add_inputs(typed_lines(reader.events()))
+            try:
+                writer.add_commands(extract_commands(header, reader.events()))
+                writer.add_lines(output_lines(header, reader.events()))
+            except ReplayError as exc:
+                # A damaged recording: keep what was read, say why the rest is missing.
+                error = str(exc)
+                log.warning("index.replay_failed", id=conn_id, path=str(path), error=error)
+            problems = reader.problem_count
+    except BaseException:
+        writer.discard()
+        raise
+    row = writer.commit(problem_count=problems, error=error)
+    log.info(
+        "index.recording_indexed",
+        id=conn_id,
+        commands=writer.counts["commands"],
+        lines=writer.counts["output_lines"],
+        inputs=writer.counts["input_lines"],
+        problems=problems,
+    )
+    return row
+
+
+def index_connection(index: Index, data_dir: Path, conn_id: int) -> IndexedRow | None:
+    """Index a connection's recording (found under ``data_dir``) for search; safe to run again."""
+    row = index.get_connection(conn_id)
+    if row is None:
+        raise UnknownConnection(conn_id)
+    return index_recording(index, conn_id, LocalStorage(data_dir).path(row.recording_path))
+
+
+# -- import ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What happened to one file given to ``recorder import``."""
+
+    source: Path
+    #: The connection holding the recording, or None when the file could not be imported at all.
+    connection_id: int | None
+    #: Why the file could not be imported (or imported but not indexed), one line; None if all went well.
+    error: str | None = None
+    #: The same bytes were already in the index (as ``connection_id``); nothing was added.
+    already: bool = False
+    #: Lines the reader skipped (not used) and adjusted (used with a value changed).
+    skipped: int = 0
+    adjusted: int = 0
+    #: The first REPORTED_PROBLEMS problems, with line numbers.
+    problems: tuple[Problem, ...] = ()
+    indexed: IndexedRow | None = None
+
+    @property
+    def imported(self) -> bool:
+        """True when the recording is in the index (now or from before)."""
+        return self.connection_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """Every file's result, in the order given."""
+
+    results: tuple[ImportResult, ...]
+
+    @property
+    def failed(self) -> tuple[ImportResult, ...]:
+        """Files that could not be imported at all."""
+        return tuple(r for r in self.results if not r.imported)
+
+
+@dataclass(slots=True)
+class _Scan:
+    header: Header
+    version: int
+    duration: float
+    exit_code: int | None
+    counters: dict[str, int]
+    problems: tuple[Problem, ...]
+    problem_count: int
+
+
+def _scan(path: Path) -> _Scan:
+    """One pass over a file: its header, length, exit code, channel counters and problems."""
+    counters = dict.fromkeys(COUNTER_NAMES, 0)
+    names = {OUTPUT: "stdout", INPUT: "stdin", RESIZE: "resize"}
+    exit_code: int | None = None
+    last = 0.0
+    with open_cast(path) as reader:
+        for event in reader.events():
+            last = event.time
+            channel = names.get(event.code)
+            if channel is not None:
+                counters[f"frames_{channel}"] += 1
+                counters[f"bytes_{channel}"] += len(event.data.encode("utf-8"))
+            elif event.code == EXIT and _EXIT_CODE.match(event.data.strip()):
+                code = int(event.data.strip())
+                exit_code = code if code in _INT32 else None
+        return _Scan(
+            header=reader.header,
+            version=reader.version,
+            duration=last,
+            exit_code=exit_code,
+            counters=counters,
+            problems=tuple(reader.problems),
+            problem_count=reader.problem_count,
+        )
+
+
+def _copy_hashed(source: Path, directory: Path) -> tuple[Path, str, int]:
+    """Copy ``source`` into ``directory`` under a temporary name; returns (temp path, sha256, size)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp = tempfile.mkstemp(prefix=".import-", dir=directory)
+    try:
+        with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+            while chunk := src.read(COPY_CHUNK):
+                digest.update(chunk)
+                dst.write(chunk)
+                size += len(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp), digest.hexdigest(), size
+
+
+def _context_str(context: dict[str, Any], key: str, limit: int) -> str | None:
+    value = context.get(key)
+    if isinstance(value, str) and 0 < len(value) <= limit:
+        return value
+    return None
+
+
+def _started_at(header: Header, path: Path) -> datetime:
+    timestamp = header.timestamp
+    # Plausible epoch seconds only (a file may say anything); otherwise the file's own time.
+    if timestamp is not None and 0 < timestamp < 2**33:
+        return datetime.fromtimestamp(timestamp, UTC)
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _problem_counts(scan: _Scan) -> tuple[int, int]:
+    listed_skipped = sum(1 for p in scan.problems if p.kind is not ProblemKind.ADJUSTED)
+    adjusted = len(scan.problems) - listed_skipped
+    # Problems past the reader's list were only counted: report them as skipped (the worse case).
+    return listed_skipped + (scan.problem_count - len(scan.problems)), adjusted
+
+
+def import_cast(index: Index, data_dir: Path, path: Path) -> ImportResult:
+    """Import one asciicast v1/v2/v3 file: copy it into the data directory, record it, index it."""
+    try:
+        scan = _scan(path)
+    except (CastError, OSError) as exc:
+        return ImportResult(path, None, error=_one_line(exc))
+    skipped, adjusted = _problem_counts(scan)
+    shown = scan.problems[:REPORTED_PROBLEMS]
+    storage_dir = data_dir / IMPORTED_DIR
+    try:
+        tmp, sha256, size = _copy_hashed(path, storage_dir)
+    except OSError as exc:
+        return ImportResult(path, None, error=f"cannot copy into {storage_dir}: {exc.strerror or exc}")
+    try:
+        existing = index.find_recording(sha256)
+        if existing is not None:
+            tmp.unlink(missing_ok=True)
+            return ImportResult(
+                path, existing, already=True, skipped=skipped, adjusted=adjusted, problems=shown
+            )
+        suffix = path.suffix if path.suffix in (".cast", ".json") else ".cast"
+        rel = f"{IMPORTED_DIR}/{sha256}{suffix}"
+        os.replace(tmp, data_dir / rel)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    context = scan.header.context
+    fallback_id = f"import-{sha256[:16]}"
+    started = _started_at(scan.header, path)
+    conn_id = index.import_connection(
+        source_name=str(path),
+        sha256=sha256,
+        recording_path=rel,
+        recording_size=size,
+        cast_version=scan.version,
+        cols=scan.header.width or DEFAULT_COLS,
+        rows=scan.header.height or DEFAULT_ROWS,
+        started_at=started,
+        ended_at=started + timedelta(seconds=scan.duration),
+        exit_code=scan.exit_code,
+        principal=_context_str(context, "principal", MAX_PRINCIPAL),
+        runtime_arn=_context_str(context, "runtime_arn", MAX_ARN) or IMPORT_RUNTIME_ARN,
+        qualifier=_context_str(context, "qualifier", MAX_QUALIFIER),
+        session_id=_context_str(context, "runtime_session_id", MAX_SESSION_ID) or fallback_id,
+        shell_id=_context_str(context, "shell_id", MAX_SHELL_ID) or fallback_id,
+        counters=scan.counters,
+        skipped_lines=skipped,
+        adjusted_lines=adjusted,
+    )
+    try:
+        indexed = index_recording(index, conn_id, data_dir / rel)
+    except RecorderError as exc:
+        return ImportResult(
+            path,
+            conn_id,
+            error=f"imported as connection {conn_id} but not indexed for search: {_one_line(exc)}",
+            skipped=skipped,
+            adjusted=adjusted,
+            problems=shown,
+        )
+    error = None
+    if indexed is not None and indexed.error:
+        error = f"imported as connection {conn_id}; part of it is not searchable: {indexed.error}"
+    return ImportResult(
+        path, conn_id, error=error, skipped=skipped, adjusted=adjusted, problems=shown, indexed=indexed
+    )
+
+
+def import_casts(index: Index, data_dir: Path, paths: Iterable[Path]) -> ImportReport:
+    """Import several files; one failing file does not stop the others."""
+    return ImportReport(tuple(import_cast(index, data_dir, Path(p)) for p in paths))
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,318 @@
+"""Search rows of a connection (commands, output lines, typed input), written in generations.
+
+An indexing run writes its rows under a new *generation* in short transactions (SQLite has a
+single writer, and the proxy must not wait on a long one), then :meth:`SearchRowWriter.commit`
+makes that generation the live one in one statement and deletes the older rows. Searches only
+see the live generation, so a re-index replaces a connection's rows at once and is idempotent.
+Generations are nanosecond clock readings: when two runs race, the one that started last wins.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol, cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from recorder.errors import UnknownConnection
+from recorder.index.models import (
+    MAX_INDEXED_CHARS,
+    CommandEntry,
+    Connection,
+    IndexedRecording,
+    InputLine,
+    OutputLine,
+)
+from recorder.logfmt import get_logger
+
+log = get_logger(__name__)
+
+#: Rows written per transaction while indexing a recording.
+WRITE_BATCH_ROWS = 2000
+#: An exit code outside a 32-bit integer is not one (OSC 133 marks are program output): None.
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+Transaction = Callable[[], AbstractContextManager[Session]]
+
+
+class CommandLike(Protocol):
+    """What the store needs of a command (``recorder.replay.commands.Command`` has it)."""
+
+    @property
+    def offset(self) -> float: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def exit_code(self) -> int | None: ...
+    @property
+    def output_preview(self) -> str: ...
+    @property
+    def end_offset(self) -> float | None: ...
+
+
+class TextLike(Protocol):
+    """What the store needs of an output or input line: when, and what."""
+
+    @property
+    def offset(self) -> float: ...
+    @property
+    def text(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRow:
+    """A command of a connection as the index holds it."""
+
+    connection_id: int
+    seq: int
+    offset: float
+    text: str
+    exit_code: int | None
+    output_preview: str
+    end_offset: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedRow:
+    """The live indexing run of a connection: when, how many rows, what went wrong."""
+
+    connection_id: int
+    generation: int
+    indexed_at: datetime
+    command_count: int
+    line_count: int
+    input_count: int
+    problem_count: int
+    error: str | None
+
+
+def split_text(text: str, limit: int = MAX_INDEXED_CHARS) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, cut after a space where there is one."""
+    if limit < 1:
+        raise ValueError(f"limit must be positive, not {limit}")
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind(" ", limit // 2, limit)
+        cut = limit if cut < 0 else cut + 1
+        pieces.append(text[:cut])
+        text = text[cut:]
+    pieces.append(text)
+    return pieces
+
+
+def _clean(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; nothing searchable is lost by replacing it.
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _offset(value: float | None, field: str) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{field} must be a finite non-negative number of seconds, not {value}")
+    return value
+
+
+def _exit_code(value: int | None) -> int | None:
+    if value is None or not _INT32_MIN <= value <= _INT32_MAX:
+        return None
+    return int(value)
+
+
+def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class SearchRowWriter:
+    """One indexing run of one connection; rows stay invisible until :meth:`commit`."""
+
+    def __init__(
+        self, transaction: Transaction, dialect: str, conn_id: int, *, batch_rows: int = WRITE_BATCH_ROWS
+    ) -> None:
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be positive, not {batch_rows}")
+        self._transaction = transaction
+        self._dialect = dialect
+        self.connection_id = conn_id
+        self.batch_rows = batch_rows
+        self.generation = time.time_ns()
+        self.counts = {"commands": 0, "output_lines": 0, "input_lines": 0}
+        self._seq = dict.fromkeys(self.counts, 0)
+        self.done = False
+        with transaction() as session:
+            if session.get(Connection, conn_id) is None:
+                raise UnknownConnection(conn_id)
+
+    def _write(self, table: sa.Table, rows: Iterable[dict[str, Any]]) -> int:
+        written = 0
+        for batch in _batches(rows, self.batch_rows):
+            with self._transaction() as session:
+                session.execute(sa.insert(table), batch)
+                if self._dialect == "sqlite":
+                    # The FTS5 index is fed here, in bulk (revision 0002 has no insert trigger).
+                    session.execute(
+                        _fts_insert(table.name),
+                        {
+                            "connection_id": self.connection_id,
+                            "generation": self.generation,
+                            "first": batch[0]["seq"],
+                            "last": batch[-1]["seq"],
+                        },
+                    )
+            written += len(batch)
+            # Counted per batch: rows written before a failing source stay in this run's counts.
+            self.counts[table.name] += len(batch)
+        return written
+
+    def _row(self, table: str, offset: float, text: str) -> dict[str, Any]:
+        seq = self._seq[table]
+        self._seq[table] = seq + 1
+        return {
+            "connection_id": self.connection_id,
+            "generation": self.generation,
+            "seq": seq,
+            "offset": _offset(offset, "offset"),
+            "text": text,
+        }
+
+    def add_commands(self, commands: Iterable[CommandLike]) -> int:
+        """Write commands (in the order given); returns how many rows were written."""
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for cmd in commands:
+                row = self._row("commands", cmd.offset, _clean(cmd.text))
+                row["exit_code"] = _exit_code(cmd.exit_code)
+                row["output_preview"] = _clean(cmd.output_preview)
+                row["end_offset"] = _offset(cmd.end_offset, "end_offset")
+                yield row
+
+        return self._write(_table(CommandEntry), rows())
+
+    def _add_text(self, table: sa.Table, lines: Iterable[TextLike]) -> int:
+        def rows() -> Iterator[dict[str, Any]]:
+            for line in lines:
+                for piece in split_text(_clean(line.text)):
+                    yield self._row(table.name, line.offset, piece)
+
+        return self._write(table, rows())
+
+    def add_lines(self, lines: Iterable[TextLike]) -> int:
+        """Write output lines; a line over MAX_INDEXED_CHARS becomes several rows at one offset."""
+        return self._add_text(_table(OutputLine), lines)
+
+    def add_inputs(self, inputs: Iterable[TextLike]) -> int:
+        """Write typed input lines, split like output lines."""
+        return self._add_text(_table(InputLine), inputs)
+
+    def commit(self, *, problem_count: int = 0, error: str | None = None) -> IndexedRow | None:
+        """Make this run the live one and delete older rows; None if a newer run is already live."""
+        if self.done:
+            raise RuntimeError("this indexing run is already committed or discarded")
+        self.done = True
+        values: dict[str, Any] = {
+            "connection_id": self.connection_id,
+            "generation": self.generation,
+            "indexed_at": datetime.now(UTC),
+            "command_count": self.counts["commands"],
+            "line_count": self.counts["output_lines"],
+            "input_count": self.counts["input_lines"],
+            "problem_count": max(0, problem_count),
+            "error": error,
+        }
+        table = _table(IndexedRecording)
+        update = {k: v for k, v in values.items() if k != "connection_id"}
+        stmt: Any
+        if self._dialect == "sqlite":
+            lite = sqlite.insert(table).values(**values)
+            stmt = lite.on_conflict_do_update(
+                index_elements=["connection_id"],
+                set_=update,
+                where=table.c.generation < lite.excluded.generation,
+            )
+        else:
+            pg = postgresql.insert(table).values(**values)
+            stmt = pg.on_conflict_do_update(
+                index_elements=["connection_id"],
+                set_=update,
+                where=table.c.generation < pg.excluded.generation,
+            )
+        with self._transaction() as session:
+            if session.get(Connection, self.connection_id) is None:
+                raise UnknownConnection(self.connection_id)
+            session.execute(stmt)
+            live = session.execute(
+                sa.select(table.c.generation).where(table.c.connection_id == self.connection_id)
+            ).scalar_one()
+        self._delete_older(live)
+        if live != self.generation:
+            log.info("index.run_superseded", id=self.connection_id, generation=self.generation)
+            return None
+        row = IndexedRow(**values)
+        log.debug(
+            "index.search_rows",
+            id=self.connection_id,
+            commands=row.command_count,
+            lines=row.line_count,
+            inputs=row.input_count,
+        )
+        return row
+
+    def discard(self) -> None:
+        """Delete this run's rows (after a failure); the live generation stays as it was."""
+        if self.done:
+            return
+        self.done = True
+        self._delete_where(lambda t: t.c.generation == self.generation)
+
+    def _delete_older(self, live: int) -> None:
+        if live == self.generation:
+            self._delete_where(lambda t: t.c.generation < live)
+        else:
+            # This run lost to a newer one: its own rows go too.
+            self._delete_where(lambda t: sa.or_(t.c.generation < live, t.c.generation == self.generation))
+
+    def _delete_where(self, condition: Callable[[sa.Table], sa.ColumnElement[bool]]) -> None:
+        for model in (CommandEntry, OutputLine, InputLine):
+            table = _table(model)
+            while True:
+                doomed = (
+                    sa.select(table.c.id)
+                    .where(table.c.connection_id == self.connection_id, condition(table))
+                    .limit(self.batch_rows)
+                    .scalar_subquery()
+                )
+                with self._transaction() as session:
+                    result = session.execute(sa.delete(table).where(table.c.id.in_(doomed)))
+                    deleted = cast(sa.CursorResult[Any], result).rowcount
+                if not deleted:
+                    break
+
+
+def _fts_insert(table: str) -> sa.TextClause:
+    """Add a batch of a run's rows (by seq range) to the table's FTS5 index, first characters only."""
+    return sa.text(
+        f"INSERT INTO {table}_fts(rowid, text) "
+        f"SELECT id, substr(text, 1, {MAX_INDEXED_CHARS}) FROM {table} "
+        "WHERE connection_id = :connection_id AND generation = :generation AND seq BETWEEN :first AND :last"
+    )
+
+
+def _table(model: type[Any]) -> sa.Table:
+    table = model.__table__
+    assert isinstance(table, sa.Table)
+    return table

@@ -1,0 +1,93 @@
+"""``recorder import`` through the command line: reports, skipped lines, failures, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from recorder.cli import import_cmd, search_cmd
+from recorder.index.db import current_revision, head_revision
+
+runner = CliRunner()
+
+BLANK_LINES = (
+    '{"version": 2, "width": 80, "height": 24}\n[0.5, "o", "alpha beta\\r\\n"]\n\n[1.0, "o", "gamma\\r\\n"]\n'
+)
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    """A bare app with only import and search."""
+    root = typer.Typer()
+
+    @root.callback()
+    def _root() -> None:
+        """Test root."""
+
+    import_cmd.register(root)
+    search_cmd.register(root)
+    return root
+
+
+def test_import_help(app: typer.Typer) -> None:
+    result = runner.invoke(app, ["import", "--help"])
+    assert result.exit_code == 0 and "--data-dir" in result.output
+
+
+def test_imported_file_becomes_searchable_and_skipped_lines_are_reported(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    source = tmp_path / "other-tool.cast"
+    source.write_text(BLANK_LINES)
+    data = tmp_path / "data"
+    result = runner.invoke(app, ["import", str(source), "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "imported as connection 1" in result.stdout
+    assert "1 line(s) skipped" in result.stderr and "line 3 skipped (blank_line)" in result.stderr
+    assert current_revision(f"sqlite:///{data / 'index.sqlite3'}") == head_revision()
+    found = runner.invoke(app, ["search", "gamma", "--json", "--data-dir", str(data)])
+    assert found.exit_code == 0, found.output
+    hits = [json.loads(line) for line in found.stdout.splitlines()]
+    assert [(h["id"], h["kind"], h["text"], h["offset"]) for h in hits] == [(1, "output", "gamma", 1.0)]
+
+
+def test_importing_again_says_it_is_already_there(app: typer.Typer, tmp_path: Path) -> None:
+    source = tmp_path / "a.cast"
+    source.write_text(BLANK_LINES)
+    args = ["import", str(source), "--data-dir", str(tmp_path / "data")]
+    assert runner.invoke(app, args).exit_code == 0
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0
+    assert "already in the index as connection 1" in again.stdout
+
+
+def test_a_file_that_cannot_be_imported_fails_the_command_with_one_line(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    good = tmp_path / "good.cast"
+    good.write_text(BLANK_LINES)
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a recording\n")
+    result = runner.invoke(app, ["import", str(bad), str(good), "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("recorder: error:")]
+    assert errors == [
+        f"recorder: error: cannot import {bad}: first line is not a JSON object: not an asciicast recording"
+    ]
+    # The good file was still imported.
+    assert "good.cast: imported as connection 1" in result.stdout
+
+
+def test_bad_database_url_is_a_one_line_error(app: typer.Typer, tmp_path: Path) -> None:
+    source = tmp_path / "a.cast"
+    source.write_text(BLANK_LINES)
+    result = runner.invoke(
+        app, ["import", str(source), "--db", "mysql://x@127.0.0.1/db", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code != 0
+    assert result.stderr.count("\n") == 1 and "unsupported database" in result.stderr

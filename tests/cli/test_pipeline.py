@@ -1,0 +1,254 @@
+"""Indexing recordings for search and importing asciicast files from other tools (real files, real DB)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from recorder.cast.model import Header
+from recorder.cast.writer import CastWriter
+from recorder.cli.pipeline import (
+    IMPORT_RUNTIME_ARN,
+    IMPORTED_DIR,
+    REPORTED_PROBLEMS,
+    import_cast,
+    import_casts,
+    index_connection,
+)
+from recorder.errors import UnknownConnection
+from recorder.index.db import make_engine, upgrade
+from recorder.index.search import search
+from recorder.index.store import Index
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = Path(os.environ.get("RECORDER_CORPUS_DIR", REPO.parent / "shared" / "corpus" / "asciicast"))
+
+#: A word each corpus file shows on screen, found by hand. The big file is base64: its last line.
+CORPUS_WORDS = {
+    "asciinema__demo-v2.cast": "asciinema",
+    "asciinema__full-v1.json": "żółć",
+    "asciinema__full-v2.cast": "żółć",
+    "asciinema__full-v3.cast": "żółć",
+    "asciinema__nulls-v2.cast": "hello",
+    "docs__typing-v2.cast": "hello",
+    "player__markers-v2.cast": "middle",
+    "player__resizing-v3.cast": "world",
+    "server__big-v3.cast": "CYUOspNuyPcSr79sFafEmCiC4sKKBxKt0e6suOSiYx3Bpj8I7xkpXnT1JF4kvUaAH4Sdh0m2iglt",
+    "server__blank-lines-v2.cast": "jaźń",
+    "server__full-v3.cast": "jaźń",
+}
+#: Files whose output holds no letters or digits at all (only block glyphs): nothing to search.
+WORDLESS = {"player__theme-256-v3.cast": "█████████████"}
+
+
+@pytest.fixture
+def corpus() -> Path:
+    """The asciicast corpus folder; skips when it is not beside the repository."""
+    if not (CORPUS / "README.md").is_file():
+        pytest.skip(f"asciicast corpus not found at {CORPUS} (set RECORDER_CORPUS_DIR or add ../shared)")
+    return CORPUS
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[Index]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.sqlite3'}")
+    upgrade(engine)
+    try:
+        yield Index(engine)
+    finally:
+        engine.dispose()
+
+
+def _cast(path: Path, *events: tuple[float, str, str], width: int = 80, **extra: object) -> Path:
+    buf = io.BytesIO()
+    writer = CastWriter(
+        buf, Header(version=2, width=width, height=24, timestamp=1_700_000_000, extra=dict(extra))
+    )
+    writer.write_header()
+    for t, code, data in events:
+        writer.write_event(t, code, data)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def _output_rows(index: Index, conn_id: int) -> list[str]:
+    with index.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT text FROM output_lines WHERE connection_id = :c ORDER BY seq"), {"c": conn_id}
+        )
+        return [r[0] for r in rows]
+
+
+# -- the corpus ----------------------------------------------------------------------------------
+
+
+def test_every_corpus_file_imports_and_is_searchable(corpus: Path, index: Index, tmp_path: Path) -> None:
+    files = sorted(p for p in corpus.iterdir() if p.suffix in (".cast", ".json"))
+    assert {p.name for p in files} == set(CORPUS_WORDS) | set(WORDLESS), "a corpus file has no test word"
+    report = import_casts(index, tmp_path / "data", files)
+    assert report.failed == ()
+    for result in report.results:
+        assert result.connection_id is not None and result.error is None, result
+        name = result.source.name
+        if name in WORDLESS:
+            assert _output_rows(index, result.connection_id) == [WORDLESS[name]]
+            continue
+        hits = search(index, CORPUS_WORDS[name], kinds={"output"}, limit=1000)
+        assert result.connection_id in {h.connection_id for h in hits}, name
+
+
+def test_big_corpus_file_imports_whole(corpus: Path, index: Index, tmp_path: Path) -> None:
+    started = time.perf_counter()
+    result = import_cast(index, tmp_path / "data", corpus / "server__big-v3.cast")
+    elapsed = time.perf_counter() - started
+    print(f"\nserver__big-v3.cast imported and indexed in {elapsed:.2f} s")  # reported, not asserted
+    assert result.indexed is not None and result.indexed.line_count > 10_000
+    first_line = json.loads((corpus / "server__big-v3.cast").read_text().splitlines()[1])[2].split("\r\n")[0]
+    assert first_line in {h.text for h in search(index, first_line.split("+")[0].split("/")[0])}
+
+
+def test_skipped_lines_are_counted_and_listed_with_line_numbers(
+    corpus: Path, index: Index, tmp_path: Path
+) -> None:
+    result = import_cast(index, tmp_path / "data", corpus / "server__blank-lines-v2.cast")
+    assert result.connection_id is not None
+    assert result.skipped == 5 and result.adjusted == 0
+    assert [p.line for p in result.problems] == [4, 6, 7, 8, 9][:REPORTED_PROBLEMS]
+    assert {p.reason.value for p in result.problems} == {"blank_line"}
+    imported = index.get_import(result.connection_id)
+    assert imported is not None and imported.skipped_lines == 5
+
+
+# -- import details ------------------------------------------------------------------------------
+
+
+def test_imported_file_is_copied_with_its_digest(index: Index, tmp_path: Path) -> None:
+    source = _cast(tmp_path / "s.cast", (0.5, "o", "hello there\r\n"), (1.0, "x", "3"))
+    data = tmp_path / "data"
+    result = import_cast(index, data, source)
+    assert result.connection_id is not None
+    row = index.get_connection(result.connection_id)
+    assert row is not None
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert row.sha256 == digest and row.recording_path == f"{IMPORTED_DIR}/{digest}.cast"
+    assert (data / row.recording_path).read_bytes() == source.read_bytes()
+    assert row.recording_size == source.stat().st_size
+    assert (row.exit_code, row.runtime_arn, row.principal) == (3, IMPORT_RUNTIME_ARN, None)
+    assert row.counters["frames_stdout"] == 1 and row.counters["bytes_stdout"] == len("hello there\r\n")
+    assert row.started_at.timestamp() == 1_700_000_000
+    assert [f.name for f in (data / IMPORTED_DIR).iterdir()] == [f"{digest}.cast"]
+
+
+def test_importing_the_same_bytes_again_adds_nothing(index: Index, tmp_path: Path) -> None:
+    source = _cast(tmp_path / "s.cast", (0.5, "o", "once\r\n"))
+    first = import_cast(index, tmp_path / "data", source)
+    again = import_cast(index, tmp_path / "data", source)
+    assert again.already and again.connection_id == first.connection_id
+    assert len(index.list_connections()) == 1
+    assert len(list((tmp_path / "data" / IMPORTED_DIR).iterdir())) == 1
+
+
+def test_recorder_context_in_the_header_names_principal_and_runtime(index: Index, tmp_path: Path) -> None:
+    arn = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/elsewhere"
+    context = {"principal": "dave", "runtime_arn": arn, "shell_id": "sh-9", "runtime_session_id": "s-9"}
+    source = _cast(tmp_path / "ctx.cast", (0.1, "o", "x\r\n"), recorder=context)
+    result = import_cast(index, tmp_path / "data", source)
+    assert result.connection_id is not None
+    row = index.get_connection(result.connection_id)
+    assert row is not None
+    assert (row.principal, row.runtime_arn, row.shell_id, row.session_id) == ("dave", arn, "sh-9", "s-9")
+
+
+def test_bad_context_values_fall_back_instead_of_failing(index: Index, tmp_path: Path) -> None:
+    context = {"principal": ["not", "text"], "runtime_arn": "x" * 5000, "shell_id": ""}
+    source = _cast(tmp_path / "ctx.cast", (0.1, "o", "x\r\n"), recorder=context)
+    result = import_cast(index, tmp_path / "data", source)
+    row = index.get_connection(result.connection_id or 0)
+    assert row is not None and row.principal is None and row.runtime_arn == IMPORT_RUNTIME_ARN
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file"),
+        (b"just some text\n", "not a JSON object"),
+        (b'{"version": 7}\n', "unsupported asciicast version"),
+    ],
+)
+def test_a_file_that_is_not_a_recording_is_not_imported(
+    index: Index, tmp_path: Path, content: bytes, message: str
+) -> None:
+    source = tmp_path / "bad.cast"
+    source.write_bytes(content)
+    report = import_casts(index, tmp_path / "data", [source])
+    (failed,) = report.failed
+    assert failed.connection_id is None and failed.error is not None
+    assert message in failed.error and "\n" not in failed.error
+    assert index.list_connections() == []
+
+
+def test_a_missing_file_is_reported_and_the_others_still_import(index: Index, tmp_path: Path) -> None:
+    good = _cast(tmp_path / "good.cast", (0.1, "o", "fine\r\n"))
+    report = import_casts(index, tmp_path / "data", [tmp_path / "missing.cast", good])
+    assert [r.imported for r in report.results] == [False, True]
+    assert "No such file" in (report.results[0].error or "")
+
+
+def test_damaged_recording_keeps_what_could_be_indexed(index: Index, tmp_path: Path) -> None:
+    # The resize is beyond what the emulator accepts: typed input is still indexed, and the
+    # reason the rest is missing is kept with the run.
+    source = _cast(tmp_path / "d.cast", (0.1, "i", "whoami\r"), (0.2, "o", "root\r\n"), (0.3, "r", "99999x5"))
+    result = import_cast(index, tmp_path / "data", source)
+    assert result.connection_id is not None and result.indexed is not None
+    assert result.error is not None and "not searchable" in result.error
+    assert result.indexed.error
+    assert [h.text for h in search(index, "whoami", kinds={"input"})] == ["whoami"]
+
+
+def test_recording_with_an_unknown_size_is_emulated_at_80x24(index: Index, tmp_path: Path) -> None:
+    source = _cast(tmp_path / "z.cast", (0.1, "o", "sizeless output\r\n"), width=0)
+    result = import_cast(index, tmp_path / "data", source)
+    assert result.error is None and result.indexed is not None and result.indexed.error is None
+    row = index.get_connection(result.connection_id or 0)
+    assert row is not None and (row.cols, row.rows) == (80, 24)
+    assert [h.text for h in search(index, "sizeless")] == ["sizeless output"]
+
+
+# -- indexing recorded connections -----------------------------------------------------------------
+
+
+def test_index_connection_is_idempotent(index: Index, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    source = _cast(
+        tmp_path / "r.cast",
+        (0.1, "o", "$ "),
+        (1.0, "i", "echo hi\r"),
+        (1.1, "o", "echo hi\r\nhi\r\n$ "),
+    )
+    result = import_cast(index, data, source)
+    assert result.connection_id is not None
+    first = index_connection(index, data, result.connection_id)
+    second = index_connection(index, data, result.connection_id)
+    assert first is not None and second is not None
+    assert (first.command_count, first.line_count, first.input_count) == (
+        second.command_count,
+        second.line_count,
+        second.input_count,
+    )
+    assert second.generation > first.generation
+    assert [h.kind for h in search(index, "echo")] == ["command", "input", "output"]
+
+
+def test_index_connection_of_an_unknown_id_is_refused(index: Index, tmp_path: Path) -> None:
+    with pytest.raises(UnknownConnection):
+        index_connection(index, tmp_path, 4242)

@@ -1,0 +1,400 @@
+"""Full-text search on SQLite (FTS5) and PostgreSQL (tsvector): words, phrases, prefixes, filters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recorder.errors import ConfigError, QueryError
+from recorder.index.db import make_engine, upgrade
+from recorder.index.models import ConnectionStatus, EndReason
+from recorder.index.query import parse_query, to_tsquery
+from recorder.index.search import KINDS, MAX_SEARCH_LIMIT, Hit, search
+from recorder.index.store import ConnectionFilter, Index
+
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+PROD = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/prod-api"
+DEV = "arn:aws:bedrock-agentcore:eu-west-1:123456789012:runtime/dev-box"
+
+
+@dataclass(frozen=True)
+class Cmd:
+    offset: float
+    text: str
+    exit_code: int | None = 0
+    output_preview: str = ""
+    end_offset: float | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    offset: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Session:
+    """One connection's data: who, where, when, how it ended, and what was typed and shown."""
+
+    principal: str
+    runtime: str
+    shell_id: str
+    started: datetime
+    exit_code: int | None
+    commands: tuple[Cmd, ...]
+    lines: tuple[Line, ...]
+    inputs: tuple[Line, ...] = ()
+    status: ConnectionStatus = ConnectionStatus.ENDED
+
+
+SESSIONS = (
+    Session(
+        "alice",
+        PROD,
+        "shell-a",
+        T0,
+        0,
+        (Cmd(2.0, "cat /etc/passwd"), Cmd(5.0, "grep root /etc/shadow", 2)),
+        (Line(2.1, "root:x:0:0:root:/root:/bin/bash"), Line(5.1, "grep: /etc/shadow: Permission denied")),
+        (Line(1.5, "cat /etc/passwd"), Line(4.0, "grep root /etc/shadow")),
+    ),
+    Session(
+        "bob",
+        DEV,
+        "shell-b",
+        T0 + timedelta(hours=1),
+        1,
+        (Cmd(1.0, "git commit -m 'fix login'"), Cmd(9.0, "ls /nonexistent", 2)),
+        (Line(1.2, "[main 1a2b3c4] fix login"), Line(9.1, "ls: cannot access '/nonexistent': No such file")),
+    ),
+    Session(
+        "carol",
+        PROD,
+        "shell-c",
+        T0 + timedelta(hours=2),
+        None,
+        (Cmd(3.0, "curl http://example.com/api?q=passwd"),),
+        (Line(3.5, "password reset for carol@example.com"),),
+        status=ConnectionStatus.INTERRUPTED,
+    ),
+)
+
+
+def load(index: Index, sessions: tuple[Session, ...] = SESSIONS) -> list[int]:
+    """Write the sessions through the store API; returns their connection ids."""
+    ids = []
+    for n, s in enumerate(sessions):
+        conn_id = index.open_connection(
+            runtime_arn=s.runtime,
+            qualifier=None,
+            session_id=f"session-{n}",
+            shell_id=s.shell_id,
+            principal=s.principal,
+            client_address="127.0.0.1:5000",
+            upstream="local",
+            started_at=s.started,
+            recording_path=f"recordings/{n}.cast",
+            cast_version=2,
+            cols=80,
+            rows=24,
+        )
+        if s.status is ConnectionStatus.INTERRUPTED:
+            index.mark_interrupted(conn_id, duration=60.0)
+        else:
+            index.finish_connection(
+                conn_id,
+                ended_at=s.started + timedelta(minutes=1),
+                status=s.status,
+                end_reason=EndReason.EXIT,
+                close_code=1000,
+                exit_code=s.exit_code,
+                counters={},
+                invalid_utf8=0,
+                recording_size=10,
+                sha256=None,
+                reconnected=False,
+                bytes_dropped=0,
+            )
+        index.replace_search_rows(conn_id, s.commands, s.lines, s.inputs)
+        ids.append(conn_id)
+    return ids
+
+
+@pytest.fixture
+def loaded(index: Index) -> tuple[Index, list[int]]:
+    return index, load(index)
+
+
+def where(hits: list[Hit]) -> list[tuple[str, str, str]]:
+    """(principal, kind, text) of each hit, in order."""
+    return [(h.principal or "", h.kind, h.text) for h in hits]
+
+
+# -- the language on a real index ----------------------------------------------------------------
+
+
+def test_a_word_is_found_in_commands_output_and_input(loaded: tuple[Index, list[int]]) -> None:
+    index, _ = loaded
+    assert where(search(index, "passwd")) == [
+        ("carol", "command", "curl http://example.com/api?q=passwd"),
+        ("alice", "input", "cat /etc/passwd"),
+        ("alice", "command", "cat /etc/passwd"),
+    ]
+
+
+def test_all_words_must_match(loaded: tuple[Index, list[int]]) -> None:
+    index, _ = loaded
+    assert where(search(index, "grep shadow", kinds={"command"})) == [
+        ("alice", "command", "grep root /etc/shadow")
+    ]
+    assert search(index, "grep nonexistent") == []
+
+
+def test_a_phrase_needs_its_words_adjacent_and_in_order(loaded: tuple[Index, list[int]]) -> None:
+    index, _ = loaded
+    assert where(search(index, '"permission denied"')) == [
+        ("alice", "output", "grep: /etc/shadow: Permission denied")
+    ]
+    assert search(index, '"denied permission"') == []
+    assert where(search(index, "/etc/shadow", kinds={"command"})) == [
+        ("alice", "command", "grep root /etc/shadow")
+    ]
+
+
+def test_a_prefix_matches_the_start_of_words_only(loaded: tuple[Index, list[int]]) -> None:
+    index, _ = loaded
+    assert [h.text for h in search(index, "passw*", kinds={"output"})] == [
+        "password reset for carol@example.com"
+    ]
+    assert search(index, "asswd*") == []
+    assert [h.text for h in search(index, '"fix log"*', kinds={"command"})] == ["git commit -m 'fix login'"]
+
+
+def test_words_match_whatever_their_case(loaded: tuple[Index, list[int]]) -> None:
+    index, _ = loaded
+    assert len(search(index, "PERMISSION")) == 1
+
+
+def test_hits_carry_who_where_when_and_the_match_spans(loaded: tuple[Index, list[int]]) -> None:
+    index, ids = loaded
+    (hit,) = search(index, "nonexistent", kinds={"command"})
+    assert hit.connection_id == ids[1]
+    assert (hit.kind, hit.offset, hit.exit_code, hit.principal) == ("command", 9.0, 2, "bob")
+    assert (hit.shell_id, hit.runtime_arn, hit.started_at) == ("shell-b", DEV, T0 + timedelta(hours=1))
+    assert [hit.text[s:e] for s, e in hit.spans] == ["nonexistent"]
+
+
+def test_hits_are_newest_connection_first_then_in_time_order(loaded: tuple[Index, list[int]]) -> None:
+    index, _ = loaded
+    hits = search(index, "passwd", kinds=KINDS)
+    assert [(h.principal, h.offset, h.kind) for h in hits] == [
+        ("carol", 3.0, "command"),
+        ("alice", 1.5, "input"),
+        ("alice", 2.0, "command"),
+    ]
+    hits = search(index, "root")
+    assert [(h.principal, h.offset, h.kind) for h in hits] == [
+        ("alice", 2.1, "output"),
+        ("alice", 4.0, "input"),
+        ("alice", 5.0, "command"),
+    ]
+
+
+def test_kinds_choose_what_is_searched(loaded: tuple[Index, list[int]]) -> None:
+    index, _ = loaded
+    assert {h.kind for h in search(index, "passwd", kinds={"input"})} == {"input"}
+    assert {h.kind for h in search(index, "passwd", kinds={"command", "input"})} == {"command", "input"}
+    with pytest.raises(ConfigError, match="unknown search kinds"):
+        search(index, "passwd", kinds={"commands"})
+    with pytest.raises(ConfigError, match="at least one kind"):
+        search(index, "passwd", kinds=set())
+
+
+def test_limit_cuts_the_merged_list_and_is_bounded(loaded: tuple[Index, list[int]]) -> None:
+    index, _ = loaded
+    assert len(search(index, "passwd", limit=2)) == 2
+    assert search(index, "passwd", limit=1)[0].principal == "carol"
+    for bad in (0, MAX_SEARCH_LIMIT + 1):
+        with pytest.raises(ConfigError, match="limit"):
+            search(index, "passwd", limit=bad)
+
+
+def test_malformed_query_raises_query_error_before_touching_the_database(index: Index) -> None:
+    with pytest.raises(QueryError):
+        search(index, '"unbalanced')
+
+
+def test_an_engine_can_be_searched_directly(loaded: tuple[Index, list[int]]) -> None:
+    index, _ = loaded
+    assert search(index.engine, "passwd") == search(index, "passwd")
+
+
+# -- filters -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filters", "principals"),
+    [
+        (ConnectionFilter(principal="alice"), ["alice"]),
+        (ConnectionFilter(runtime="*:runtime/prod-*"), ["carol", "alice"]),
+        (ConnectionFilter(runtime="*EU-WEST-1*"), ["bob"]),
+        (ConnectionFilter(since=T0 + timedelta(minutes=30)), ["carol", "bob"]),
+        (ConnectionFilter(until=T0 + timedelta(minutes=30)), ["alice"]),
+        (ConnectionFilter(exit_code=1), ["bob"]),
+        (ConnectionFilter(failed=True), ["carol", "bob"]),
+        (ConnectionFilter(status=ConnectionStatus.INTERRUPTED), ["carol"]),
+        (ConnectionFilter(shell_id="shell-b"), ["bob"]),
+        (ConnectionFilter(principal="alice", exit_code=1), []),
+    ],
+    ids=[
+        "principal",
+        "runtime",
+        "runtime-case",
+        "since",
+        "until",
+        "exit",
+        "failed",
+        "status",
+        "shell",
+        "none",
+    ],
+)
+def test_connection_filters_narrow_the_hits(
+    loaded: tuple[Index, list[int]], filters: ConnectionFilter, principals: list[str]
+) -> None:
+    index, _ = loaded
+    # Each word is in one session; together they reach all three.
+    found: list[Hit] = []
+    for word in ("passwd", "login", "password", "root", "nonexistent"):
+        found.extend(search(index, word, filters=filters))
+    seen = sorted({(h.started_at, h.principal) for h in found}, reverse=True)
+    assert [p for _, p in seen] == principals
+
+
+def test_only_the_live_generation_is_searched(loaded: tuple[Index, list[int]]) -> None:
+    index, ids = loaded
+    writer = index.search_writer(ids[0])
+    writer.add_commands([Cmd(1.0, "draft-only-word")])
+    assert search(index, "draft") == []
+    writer.discard()
+
+
+# -- the same hits on both databases -------------------------------------------------------------
+
+PARITY_TEXTS = (
+    "cat /etc/passwd && echo done",
+    "curl -sS https://api.example.com/v2/items?id=42&sort=desc",
+    "mail to carol@example.com about the 1.2.3 release",
+    "docker run --rm -it ubuntu:22.04 bash -lc 'apt-get update'",
+    "x-y_z foo-bar baz_qux snake_case_name CamelCaseName",
+    "numbers 3.14 1e5 0x1F 12abc abc12 2024-01-31T12:00:00Z",
+    "Żółć jaźń ÉCOLE café naïve 日本語 テスト",
+    "superscript 10² half ½ roman Ⅻ",
+    "tab\tseparated\tvalues and   spaces",
+    "base64 rkwH47+fOo/yzgNsfP/LWrKscYx5IKRVvMfTzD3m==",
+    "ERROR: connection refused (errno=111) at host db-01.internal:5432",
+    "the quick brown fox jumps over the lazy dog",
+)
+PARITY_QUERIES = (
+    "passwd",
+    "etc passwd",
+    "/etc/passwd",
+    '"echo done"',
+    "example",
+    "example.com",
+    "api.example.com/v2",
+    "carol@example.com",
+    "1.2.3",
+    "22.04",
+    "apt-get",
+    "foo-bar",
+    "baz_qux",
+    "snake",
+    "camelcasename",
+    "3.14",
+    "1e5",
+    "0x1f",
+    "12abc",
+    "żółć",
+    "ÉCOLE",
+    "ecole",
+    "cafe",
+    "café",
+    "日本語",
+    "10",
+    "separated values",
+    "rkwh47",
+    "fOo",
+    "db-01.internal",
+    "errno 111",
+    "errno=111",
+    "connect*",
+    "conn*",
+    '"quick brown"',
+    '"brown quick"',
+    '"the lazy"',
+    '"lazy do"*',
+    "qu* fo*",
+    "the",
+)
+
+
+@pytest.fixture
+def both(sqlite_url: str, pg_url: str) -> Iterator[tuple[Index, Index]]:
+    """The same data in a SQLite index and a PostgreSQL index."""
+    engines = [make_engine(sqlite_url), make_engine(pg_url)]
+    try:
+        indexes = []
+        for engine in engines:
+            upgrade(engine)
+            index = Index(engine)
+            conn_id = load(index, SESSIONS[:1])[0]
+            lines = [Line(float(i), t) for i, t in enumerate(PARITY_TEXTS)]
+            index.replace_search_rows(conn_id, [Cmd(0.5, t) for t in PARITY_TEXTS], lines, lines)
+            indexes.append(index)
+        yield indexes[0], indexes[1]
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def _comparable(hits: list[Hit]) -> list[tuple[Any, ...]]:
+    return [(h.connection_id, h.kind, h.offset, h.text, h.exit_code, h.spans) for h in hits]
+
+
+@pytest.mark.parametrize("query", PARITY_QUERIES)
+def test_sqlite_and_postgresql_return_the_same_hits(both: tuple[Index, Index], query: str) -> None:
+    lite, pg = both
+    lite_hits = search(lite, query, limit=200)
+    assert _comparable(lite_hits) == _comparable(search(pg, query, limit=200))
+
+
+def test_parity_queries_are_not_all_empty(both: tuple[Index, Index]) -> None:
+    lite, _ = both
+    found = [q for q in PARITY_QUERIES if search(lite, q)]
+    assert len(found) >= len(PARITY_QUERIES) - 6, set(PARITY_QUERIES) - set(found)
+
+
+# -- rendered queries always run -----------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60))
+def test_any_parsed_query_runs_on_the_database(index: Index, text: str) -> None:
+    try:
+        query = parse_query(text)
+    except QueryError:
+        return
+    search(index, query)
+    if index.engine.dialect.name == "postgresql":
+        with index.engine.connect() as conn:
+            conn.execute(
+                sa.select(sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), to_tsquery(query)))
+            )
