@@ -139,7 +139,11 @@ class ProxyServer:
     async def start(self) -> None:
         """Recover from a crash, start the upstream and listen."""
         self.storage.ensure()
-        await asyncio.to_thread(self.recover)
+        recovered = await asyncio.to_thread(self.recover)
+        if self._on_finished is not None:
+            # What a killed proxy recorded up to its last flush is indexed like any other recording.
+            for conn_id in recovered:
+                self._post.submit(self._post_process, conn_id)
         await self.upstream.start()
         self._server = await serve(
             self._handle,
@@ -156,9 +160,9 @@ class ProxyServer:
         )
         log.info("proxy.listening", url=f"ws://{self.settings.host}:{self.port}", upstream=self.upstream.name)
 
-    def recover(self) -> int:
+    def recover(self) -> list[int]:
         """Mark connections left active by a killed proxy as interrupted, sized from their files."""
-        count = 0
+        recovered: list[int] = []
         for row in self.index.active_connections():
             size, digest, duration = 0, None, 0.0
             if row.recording_path:
@@ -170,10 +174,10 @@ class ProxyServer:
                 except (OSError, CastError) as exc:
                     log.warning("recover.unreadable", connection=row.id, path=path, error=exc)
             self.index.mark_interrupted(row.id, duration=duration, recording_size=size, sha256=digest)
-            count += 1
-        if count:
-            log.warning("recover.interrupted", connections=count)
-        return count
+            recovered.append(row.id)
+        if recovered:
+            log.warning("recover.interrupted", connections=len(recovered))
+        return recovered
 
     # -- the opening handshake -----------------------------------------------------------
 

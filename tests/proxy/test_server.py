@@ -18,6 +18,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from recorder.cast.reader import open_cast
+from recorder.index.search import search
 from recorder.protocol import (
     SESSION_HEADER,
     SHELL_ID_HEADER,
@@ -348,6 +349,12 @@ async def test_kill_9_mid_session_leaves_a_playable_interrupted_recording(tmp_pa
         assert s.runtime is not None
         with start_recorder(*proxy_args(s.data_dir, s.db_url, s.runtime.url)):
             wait_until(lambda: s.index.list_connections()[0].status == "interrupted", 20, "recovery")
+            row_id = s.index.list_connections()[0].id
+            wait_until(
+                lambda: s.index.indexed(row_id) is not None, 30, "the recovered recording to be indexed"
+            )
+        hits = search(s.index, '"flushed before kill"', kinds={"output"})
+        assert {h.connection_id for h in hits} == {row_id}
         (row,) = s.index.list_connections()
         path = s.cast_path(row)
         assert "flushed-before-kill" in output_of(path)
