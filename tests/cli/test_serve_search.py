@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -78,6 +79,12 @@ async def _session(url: str) -> None:
         # The word is only in the output: the shell computes half of it.
         await term.type("echo xyzzy$((6*7))\r")
         await term.prompt()
+        if shutil.which("less"):
+            # A full-screen program: what is typed inside it (a search for "kiwi") is not a command.
+            await term.type("seq 1 500 | less\r")
+            term.mark = await term.read_until("\x1b[?1049h", term.mark)
+            await term.type("/kiwi\r", "j", "q")
+            await term.prompt()
         await term.type("exit 0\r")
         try:
             async for _ in ws:
@@ -112,6 +119,10 @@ def test_finished_connection_is_searchable_with_exit_codes(
         (echo,) = _search(s, "--in", "commands", "quokka")
         assert (echo["text"], echo["exit_code"]) == ("echo quokka", 0)
         assert _search(s, "--in", "commands", "zebra") == []
+        if shutil.which("less"):
+            (pager,) = _search(s, "--in", "commands", "less")
+            assert (pager["text"], pager["exit_code"]) == ("seq 1 500 | less", 0)
+            assert _search(s, "--in", "commands", "kiwi") == []
 
         # Offsets are when Enter was sent: in typing order, within the session.
         offsets = [echo["offset"], commands[0]["offset"], commands[1]["offset"]]
