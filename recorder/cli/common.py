@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import platformdirs
 import typer
@@ -11,6 +12,15 @@ import typer
 DEFAULT_PROXY_URL = "ws://127.0.0.1:8765"
 DEFAULT_RUNTIME_LISTEN = "127.0.0.1:8766"
 DEFAULT_PROXY_LISTEN = "127.0.0.1:8765"
+
+#: ``--data-dir`` and ``--db``, the same on every command that reads or writes recorder data.
+DataOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where recordings and the SQLite index live.")
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Index database URL (default: $RECORDER_DB_URL, else SQLite in the data dir)."),
+]
 
 
 def data_dir(explicit: Path | None = None) -> Path:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from recorder.cli.common import data_dir, db_url, fail
+from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail
 from recorder.errors import IndexStoreError
 from recorder.index.db import (
     current_revision,
@@ -24,14 +23,6 @@ db_app = typer.Typer(
     help="Migrate the SQL index: upgrade, downgrade, current.",
     no_args_is_help=True,
 )
-
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Index database URL (default: $RECORDER_DB_URL, else SQLite in the data dir)."),
-]
-DataOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where recordings and the SQLite index live.")
-]
 
 
 def _label(revision: str | None) -> str:

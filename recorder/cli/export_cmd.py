@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from recorder.cli.common import data_dir, db_url, fail
+from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail
 from recorder.cli.source import resolve
 from recorder.errors import RecorderError
 from recorder.replay.export import ExportFormat, export_recording
@@ -30,12 +30,8 @@ def export(
     whole_shell: Annotated[
         bool, typer.Option("--shell", help="Every connection of the connection's shell, in order.")
     ] = False,
-    data: Annotated[
-        Path | None, typer.Option("--data-dir", help="Where recordings and the SQLite index live.")
-    ] = None,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Index database URL (default: SQLite in the data dir).")
-    ] = None,
+    data: DataOption = None,
+    db: DbOption = None,
 ) -> None:
     """Write a recording (or the clip --from..--to, starting from the right screen) to a file."""
     directory = data_dir(data)

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from recorder.cli.common import data_dir, db_url, fail
+from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail
 from recorder.cli.pipeline import ImportResult, import_casts
-from recorder.cli.views import DataOption, DbOption, visible
+from recorder.cli.views import visible
 from recorder.errors import RecorderError
 from recorder.index.db import make_engine, upgrade
 from recorder.index.store import Index

@@ -7,10 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recorder.cli.common import fail
+from recorder.cli.common import DataOption, DbOption, fail
 from recorder.cli.views import (
-    DataOption,
-    DbOption,
     ExitCodeOption,
     FailedOption,
     FilterArgs,

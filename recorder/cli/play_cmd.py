@@ -14,14 +14,13 @@ import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from types import FrameType
 from typing import Annotated, BinaryIO
 
 import typer
 
 from recorder.cast.model import Event
-from recorder.cli.common import data_dir, db_url, fail
+from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail
 from recorder.cli.source import Source, resolve
 from recorder.errors import RecorderError
 from recorder.replay.export import clip_condensed
@@ -116,12 +115,8 @@ def play(
         bool,
         typer.Option("--follow", help="Tail a recording still being written, until it ends (or q)."),
     ] = False,
-    data: Annotated[
-        Path | None, typer.Option("--data-dir", help="Where recordings and the SQLite index live.")
-    ] = None,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Index database URL (default: SQLite in the data dir).")
-    ] = None,
+    data: DataOption = None,
+    db: DbOption = None,
 ) -> None:
     """Replay a recording in this terminal: space pause, . step, ] next marker, + / - speed, q quit.
 

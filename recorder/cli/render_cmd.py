@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from recorder.cli.common import data_dir, db_url, fail
+from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail
 from recorder.cli.source import resolve
 from recorder.errors import RecorderError
 from recorder.replay.export import write_atomic
@@ -43,12 +43,8 @@ def render(
     whole_shell: Annotated[
         bool, typer.Option("--shell", help="Render on the timeline of the connection's whole shell.")
     ] = False,
-    data: Annotated[
-        Path | None, typer.Option("--data-dir", help="Where recordings and the SQLite index live.")
-    ] = None,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Index database URL (default: SQLite in the data dir).")
-    ] = None,
+    data: DataOption = None,
+    db: DbOption = None,
 ) -> None:
     """Draw the screen as it was at a moment of a recording (colours kept in svg and png)."""
     directory = data_dir(data)

@@ -9,10 +9,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from recorder.cli.common import fail
+from recorder.cli.common import DataOption, DbOption, fail
 from recorder.cli.views import (
-    DataOption,
-    DbOption,
     ExitCodeOption,
     FailedOption,
     FilterArgs,

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from recorder import logfmt
-from recorder.cli.common import DEFAULT_PROXY_LISTEN, data_dir, db_url, fail, parse_listen
+from recorder.cli.common import (
+    DEFAULT_PROXY_LISTEN,
+    DataOption,
+    DbOption,
+    data_dir,
+    db_url,
+    fail,
+    parse_listen,
+)
 from recorder.cli.pipeline import index_connection
 from recorder.errors import RecorderError
 from recorder.index.db import make_engine, upgrade
@@ -29,12 +36,8 @@ def serve(
     listen: Annotated[str, typer.Option(help="HOST:PORT to listen on (port 0 picks a free one).")] = (
         DEFAULT_PROXY_LISTEN
     ),
-    data: Annotated[
-        Path | None, typer.Option("--data-dir", help="Where recordings and the SQLite index live.")
-    ] = None,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Index database URL (default: SQLite in the data dir).")
-    ] = None,
+    data: DataOption = None,
+    db: DbOption = None,
     upstream: Annotated[
         str,
         typer.Option(

@@ -26,13 +26,6 @@ from recorder.index.search import Hit
 from recorder.index.store import ConnectionFilter, ConnectionRow, Index, RefusalRow
 from recorder.index.timespec import parse_time
 
-DataOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where recordings and the SQLite index live.")
-]
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Index database URL (default: $RECORDER_DB_URL, else SQLite in the data dir)."),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")]
 
 # Filters shared by `list` and `search`.
