@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Engine
 
 from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail
 from recorder.errors import IndexStoreError
@@ -38,18 +41,7 @@ def upgrade_cmd(
     ] = "head",
 ) -> None:
     """Migrate the index up to a revision (default: the newest)."""
-    url = db_url(db, data_dir(data))
-    try:
-        engine = make_engine(url)
-        try:
-            before = current_revision(engine)
-            upgrade(engine, revision)
-            after = current_revision(engine)
-        finally:
-            engine.dispose()
-    except IndexStoreError as exc:
-        raise fail(str(exc)) from None
-    typer.echo(f"{safe_url(url)}: {_label(before)} -> {_label(after)}")
+    _migrate(upgrade, revision, db, data)
 
 
 @db_app.command("downgrade")
@@ -61,12 +53,17 @@ def downgrade_cmd(
     data: DataOption = None,
 ) -> None:
     """Migrate the index down to a revision ('base' drops every table and its data)."""
+    _migrate(downgrade, revision, db, data)
+
+
+def _migrate(step: Callable[[Engine, str], None], revision: str, db: str | None, data: Path | None) -> None:
+    """Run one migration step and print the revision before and after."""
     url = db_url(db, data_dir(data))
     try:
         engine = make_engine(url)
         try:
             before = current_revision(engine)
-            downgrade(engine, revision)
+            step(engine, revision)
             after = current_revision(engine)
         finally:
             engine.dispose()
