@@ -14,21 +14,14 @@ from typer.testing import CliRunner
 
 from recorder.cli import db_cmd
 from recorder.index.db import current_revision, head_revision
+from tests.cli.conftest import bare_app
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def app() -> typer.Typer:
-    """A bare app with only the db group, so other command modules cannot break these tests."""
-    root = typer.Typer()
-
-    @root.callback()
-    def _root() -> None:
-        """Test root."""
-
-    db_cmd.register(root)
-    return root
+    return bare_app(db_cmd)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from recorder.cli import doctor_cmd
+from tests.cli.conftest import bare_app
 from tests.procs import TEST_ARN
 
 runner = CliRunner()
@@ -15,15 +16,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def app() -> typer.Typer:
-    """A bare app with only doctor, so other command modules cannot break these tests."""
-    root = typer.Typer()
-
-    @root.callback()
-    def _root() -> None:
-        """Test root."""
-
-    doctor_cmd.register(root)
-    return root
+    return bare_app(doctor_cmd)
 
 
 def test_doctor_help_names_the_options(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from recorder.cli import runtime_cmd
+from tests.cli.conftest import bare_app
 from tests.procs import run_recorder, start_runtime
 
 runner = CliRunner()
@@ -18,15 +19,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def app() -> typer.Typer:
-    """A bare app with only the runtime command, so other command modules cannot break these tests."""
-    root = typer.Typer()
-
-    @root.callback()
-    def _root() -> None:
-        """Test root."""
-
-    runtime_cmd.register(root)
-    return root
+    return bare_app(runtime_cmd)
 
 
 def _one_line_error(output: str) -> str:
