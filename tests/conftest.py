@@ -3,7 +3,26 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.procs import RunningProcess, start_runtime
 
 # The embedded runtime's bash would source the machine's ~/.bashrc (pyenv hooks and the like):
 # tests must not depend on it, nor wait on it.
 os.environ.setdefault("RECORDER_RUNTIME_NO_USER_RC", "1")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty HOME, so the user's own ~/.bashrc does not shape the shells."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
+def runtime(home: Path) -> Iterator[RunningProcess]:
+    """One `recorder runtime` process (default bash) shared by a test module."""
+    with start_runtime(env={"HOME": str(home)}) as running:
+        yield running
