@@ -1,44 +1,125 @@
-"""``make bench``: run every benchmark, print one table, write bench/results.json."""
+"""``make bench``: run every benchmark, print one table, write bench/results.json and bench/results.png.
+
+Every comparison is measured side by side in the same run (direct vs proxied, database vs grep),
+so the machine's noise hits both sides alike. ``--quick`` is a smoke run with small sizes.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from bench import relay
+from bench import bench_replay, bench_search, concurrency, relay
 
-#: figure -> (target description, predicate)
-TARGETS: dict[str, tuple[str, Any]] = {
+HERE = Path(__file__).resolve().parent
+
+#: figure -> (target as shown, predicate)
+TARGETS: dict[str, tuple[str, Callable[[float], bool]]] = {
     "throughput_ratio": (">= 0.90", lambda v: v >= 0.90),
     "echo_added_p99_ms": ("<= 1 ms", lambda v: v <= 1.0),
+    "echo1_added_p99_ms": ("<= 1 ms", lambda v: v <= 1.0),
+    "echo200_added_p99_ms": ("<= 5 ms", lambda v: v <= 5.0),
+    "idle_connections": (">= 1000", lambda v: v >= 1000),
+    "idle_kib_per_connection": ("<= 150 KiB", lambda v: v <= 150),
+    "seek_median_ms": ("<= 300 ms", lambda v: v <= 300),
+    "sqlite_index_mb_s": (">= 20 MB/s", lambda v: v >= 20),
 }
+for _probe in bench_search.PROBES:
+    _key = _probe.name.replace(", ", "_").replace(" ", "_")
+    TARGETS[f"grep_over_sqlite_{_key}"] = (">= 20x", lambda v: v >= 20)
+    TARGETS[f"sqlite_{_key}_median_ms"] = ("<= 100 ms", lambda v: v <= 100)
+
+
+def _section(name: str, fn: Callable[[], dict[str, Any]], results: dict[str, Any]) -> None:
+    started = time.time()
+    Console(stderr=True).print(f"[bold]bench:[/] {name} ...")
+    results.update(fn())
+    results[f"{name}_seconds"] = round(time.time() - started, 1)
+
+
+def _chart(results: dict[str, Any], path: Path) -> bool:
+    """A bar chart of each targeted figure as a fraction of its target (1.0 = just holds)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    names, values, colors = [], [], []
+    for name, (target, check) in TARGETS.items():
+        value = results.get(name)
+        if not isinstance(value, int | float):
+            continue
+        number = float(target.split()[1].rstrip("x"))
+        upper = target.startswith("<=")
+        score = (number / value if value else float("inf")) if upper else value / number
+        names.append(name)
+        values.append(min(score, 5.0))
+        colors.append("tab:green" if check(value) else "tab:red")
+    fig, ax = plt.subplots(figsize=(9, max(3, 0.35 * len(names))))
+    ax.barh(names, values, color=colors)
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_xlabel("figure relative to its target (>= 1 holds; capped at 5)")
+    ax.set_title("recorder benchmarks")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--recordings", type=int, help="search corpus size (default 1000; the issue's full set is 10000)"
+    )
     args = parser.parse_args()
+    quick = args.quick
+    results: dict[str, Any] = {}
     started = time.time()
-    if args.quick:
-        results = relay.run(megabytes=20, rounds=2, samples=200)
-    else:
-        results = relay.run()
-    table = Table(title="recorder benchmarks (ratios measured side by side in one run)")
+    _section(
+        "relay",
+        lambda: relay.run(megabytes=20, rounds=2, samples=200) if quick else relay.run(),
+        results,
+    )
+    _section(
+        "concurrency",
+        lambda: {
+            **concurrency.echo(levels=(1, 50) if quick else (1, 50, 200), seconds=3.0 if quick else 6.0),
+            **concurrency.idle(100 if quick else 1000),
+        },
+        results,
+    )
+    recordings = args.recordings or (100 if quick else 1000)
+    _section(
+        "search",
+        lambda: bench_search.run(
+            recordings=recordings, reps=5 if quick else 30, pg_url=os.environ.get("RECORDER_TEST_PG_URL")
+        ),
+        results,
+    )
+    _section("seek", lambda: bench_replay.seek(10 if quick else 100, 20 if quick else 50), results)
+
+    table = Table(title="recorder benchmarks (comparisons measured side by side in one run)")
     for col in ("figure", "value", "target", "holds"):
         table.add_column(col)
     for name, value in results.items():
-        target, check = TARGETS.get(name, ("", None))
+        target, check = TARGETS.get(name, ("", None))  # type: ignore[arg-type]
         holds = "" if check is None else ("yes" if check(value) else "NO")
-        table.add_row(name, f"{value:.3f}" if isinstance(value, float) else str(value), target, holds)
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        table.add_row(name, shown, target, holds)
     Console().print(table)
-    out = Path(__file__).with_name("results.json")
+    out = HERE / "results.json"
     out.write_text(
         json.dumps(
             {"machine": platform.platform(), "seconds": round(time.time() - started, 1), "results": results},
@@ -46,6 +127,11 @@ def main() -> None:
         )
     )
     print(f"wrote {out}")
+    png = HERE / "results.png"
+    if _chart(results, png):
+        print(f"wrote {png}")
+    else:
+        print("matplotlib is not installed: no chart (make bench installs it)")
 
 
 if __name__ == "__main__":

@@ -162,22 +162,34 @@ def main() -> None:
         cmds = size / timed(lambda h=header, e=events: extract_commands(h, e))
         print(f"{name:32} {size:6.2f} {a:9.1f} {p:9.2f} {lines:10.1f} {cmds:9.1f}")
 
+    figures = seek(args.seek_mb, args.moments)
+    print(f"\nseek: generated recording {figures['seek_recording_mb']:.1f} MB")
+    print(f"snapshots built in {figures['seek_snapshot_build_s']:.2f} s (one pass)")
+    print(f"seek median over {args.moments} moments:")
+    print(f"  without snapshots {figures['seek_without_snapshots_median_ms']:.1f} ms")
+    print(f"  with snapshots    {figures['seek_median_ms']:.2f} ms")
+
+
+def seek(seek_mb: int = 100, moments: int = 50) -> dict[str, float]:
+    """Screen at random moments of a generated ``seek_mb`` MB recording, with and without snapshots."""
     base = ls_output()
     header = Header(2, 120, 40)
-    reps = max(1, args.seek_mb * 1_000_000 // len(base.encode()))
+    reps = max(1, seek_mb * 1_000_000 // len(base.encode()))
     events = as_events(base * reps)
     end = events[-1].time
-    print(f"\nseek: generated recording {mb(events):.1f} MB, {len(events)} events, {end:.0f} s")
     build = timed(lambda: Snapshots(header, events))
     snaps = Snapshots(header, events)
     rnd = random.Random(7)
-    moments = [rnd.uniform(0, end) for _ in range(args.moments)]
-    with_snaps = [timed(lambda at=at: snaps.screen_at(at)) for at in moments]
-    without = [timed(lambda at=at: screen_at(header, events, at)) for at in moments]
-    print(f"snapshots: {len(snaps)} built in {build:.2f} s (one pass)")
-    print(f"seek median over {args.moments} moments:")
-    print(f"  without snapshots {statistics.median(without) * 1000:.1f} ms")
-    print(f"  with snapshots    {statistics.median(with_snaps) * 1000:.2f} ms")
+    ats = [rnd.uniform(0, end) for _ in range(moments)]
+    with_snaps = [timed(lambda at=at: snaps.screen_at(at)) for at in ats]
+    without = [timed(lambda at=at: screen_at(header, events, at)) for at in ats[: max(5, moments // 10)]]
+    return {
+        "seek_recording_mb": mb(events),
+        "seek_snapshot_build_s": build,
+        "seek_median_ms": statistics.median(with_snaps) * 1000,
+        "seek_p99_ms": sorted(with_snaps)[min(len(with_snaps) - 1, int(0.99 * len(with_snaps)))] * 1000,
+        "seek_without_snapshots_median_ms": statistics.median(without) * 1000,
+    }
 
 
 if __name__ == "__main__":

@@ -10,14 +10,30 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 _LISTENING = re.compile(r"^listening on (ws://\S+)$")
 
 
+@dataclass(frozen=True)
+class Started:
+    """A running recorder process: where it listens and its pid."""
+
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
 def recorder_process(*args: str, timeout: float = 30.0) -> Iterator[str]:
     """Run ``recorder <args>`` until it prints its listening line; yield the URL; SIGTERM it after."""
+    with recorder_started(*args, timeout=timeout) as started:
+        yield started.url
+
+
+@contextlib.contextmanager
+def recorder_started(*args: str, timeout: float = 30.0) -> Iterator[Started]:
+    """Run ``recorder <args>`` until it prints its listening line; yield it; SIGTERM it after."""
     env = {**os.environ, "RECORDER_RUNTIME_NO_USER_RC": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "recorder", *args],
@@ -42,7 +58,7 @@ def recorder_process(*args: str, timeout: float = 30.0) -> Iterator[str]:
     try:
         if not ready.wait(timeout) or not found:
             raise RuntimeError(f"recorder {' '.join(args)} did not start")
-        yield found[0]
+        yield Started(found[0], proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -21,6 +21,7 @@ from recorder.runtime import (
     RuntimeConfig,
     serve_runtime,
 )
+from recorder.runtime.server import MAX_SHELLS
 
 
 def read_tokens(path: Path) -> frozenset[str]:
@@ -57,6 +58,9 @@ def runtime(
     max_shells: Annotated[
         int, typer.Option(help="Attached shells allowed per runtime session.", min=1)
     ] = MAX_ATTACHED_SHELLS,
+    max_live_shells: Annotated[
+        int, typer.Option(help="Live shells allowed in the whole runtime (attached or detached).", min=1)
+    ] = MAX_SHELLS,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run a local shell service that speaks InvokeAgentRuntimeCommandShell (real PTYs)."""
@@ -78,6 +82,7 @@ def runtime(
         tokens=tokens,
         buffer_size=buffer_size,
         max_attached_shells=max_shells,
+        max_shells=max_live_shells,
     )
     try:
         config.check()

@@ -1,0 +1,163 @@
+"""Many sessions at once: keystroke echo under load, and idle connections held per proxy process.
+
+- echo: N sessions (a `cat` shell each) type concurrently, a key every ~50 ms per session; the round
+  trip of every key is measured, direct from the runtime and through the proxy, in one run.
+- idle: C attached idle shells through one proxy (pings on); the proxy's resident memory before and
+  after gives its memory per connection, and one more connection must still open and echo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.procs import proxy_args, recorder_started
+from recorder.protocol import (
+    LOCAL_RUNTIME_ARN,
+    SESSION_HEADER,
+    Channel,
+    RuntimeArn,
+    ShellRequest,
+    decode,
+    encode,
+)
+
+#: Attached shells per runtime session is limited (10), so sessions are spread over session ids.
+PER_SESSION = 10
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+async def _open(base: str, session_id: str) -> ClientConnection:
+    req = ShellRequest(RuntimeArn.parse(LOCAL_RUNTIME_ARN), None, uuid.uuid4().hex, session_id)
+    ws = await connect(
+        base + req.target(),
+        additional_headers={SESSION_HEADER: session_id},
+        max_size=2**16,
+        open_timeout=60,
+        ping_interval=20,
+    )
+    await asyncio.wait_for(ws.recv(), 30)  # the confirmation
+    return ws
+
+
+async def _open_many(base: str, count: int) -> list[ClientConnection]:
+    sessions = [str(uuid.uuid4()) for _ in range((count + PER_SESSION - 1) // PER_SESSION)]
+    opened: list[ClientConnection] = []
+    for start in range(0, count, 50):  # in waves, so the handshake backlog stays small
+        batch = [_open(base, sessions[i // PER_SESSION]) for i in range(start, min(count, start + 50))]
+        opened += await asyncio.gather(*batch)
+    return opened
+
+
+async def _typist(ws: ClientConnection, until: float, times: list[float]) -> None:
+    rng = random.Random(id(ws))
+    n = 0
+    while time.perf_counter() < until:
+        key = bytes([97 + n % 26])
+        n += 1
+        start = time.perf_counter()
+        await ws.send(encode(Channel.STDIN, key))
+        while True:
+            frame = decode(await ws.recv())  # type: ignore[arg-type]
+            if frame.channel == Channel.STDOUT and key in frame.payload:
+                break
+        times.append((time.perf_counter() - start) * 1000)
+        if n % 60 == 0:
+            await ws.send(encode(Channel.STDIN, b"\r"))
+            await asyncio.sleep(0.01)
+            while True:  # drop the echoed line
+                try:
+                    await asyncio.wait_for(ws.recv(), 0.02)
+                except TimeoutError:
+                    break
+        await asyncio.sleep(rng.uniform(0.03, 0.07))
+
+
+async def _echo_under_load(base: str, sessions: int, seconds: float) -> list[float]:
+    conns = await _open_many(base, sessions)
+    times: list[float] = []
+    until = time.perf_counter() + seconds
+    await asyncio.gather(*(_typist(ws, until, times) for ws in conns))
+    await asyncio.gather(*(ws.close() for ws in conns))
+    return times
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def echo(levels: tuple[int, ...] = (1, 50, 200), seconds: float = 6.0) -> dict[str, Any]:
+    """Echo round trips at each level of concurrently typing sessions, direct and proxied."""
+    results: dict[str, Any] = {}
+    live = str(max(levels) * 2 + 10)
+    with tempfile.TemporaryDirectory() as tmp:
+        with recorder_started(
+            "runtime", "--listen", "127.0.0.1:0", "--shell", "cat", "--max-live-shells", live
+        ) as rt:
+            with recorder_started(*proxy_args(Path(tmp), rt.url)) as proxy:
+                for level in levels:
+                    direct = asyncio.run(_echo_under_load(rt.url, level, seconds))
+                    through = asyncio.run(_echo_under_load(proxy.url, level, seconds))
+                    results[f"echo{level}_direct_median_ms"] = statistics.median(direct)
+                    results[f"echo{level}_proxy_median_ms"] = statistics.median(through)
+                    results[f"echo{level}_direct_p99_ms"] = _p99(direct)
+                    results[f"echo{level}_proxy_p99_ms"] = _p99(through)
+                    results[f"echo{level}_added_p99_ms"] = _p99(through) - _p99(direct)
+    return results
+
+
+async def _hold(base: str, proxy_pid: int, count: int) -> dict[str, Any]:
+    await asyncio.sleep(1.0)
+    before = _rss_kib(proxy_pid)
+    conns = await _open_many(base, count)
+    await asyncio.sleep(2.0)  # let buffers and tasks settle
+    after = _rss_kib(proxy_pid)
+    # The proxy must still answer: one more connection opens and echoes.
+    start = time.perf_counter()
+    extra = await _open(base, str(uuid.uuid4()))
+    await extra.send(encode(Channel.STDIN, b"z"))
+    while True:
+        frame = decode(await asyncio.wait_for(extra.recv(), 30))  # type: ignore[arg-type]
+        if frame.channel == Channel.STDOUT and b"z" in frame.payload:
+            break
+    answer_ms = (time.perf_counter() - start) * 1000
+    await extra.close()
+    await asyncio.gather(*(ws.close() for ws in conns))
+    return {
+        "idle_connections": len(conns),
+        "idle_proxy_rss_mib": after / 1024,
+        "idle_kib_per_connection": (after - before) / len(conns),
+        "idle_new_connection_ms": answer_ms,
+    }
+
+
+def idle(count: int = 1000) -> dict[str, Any]:
+    """Hold ``count`` idle attached shells through one proxy; memory per connection."""
+    with tempfile.TemporaryDirectory() as tmp:
+        live = str(count + 20)
+        with recorder_started(
+            "runtime", "--listen", "127.0.0.1:0", "--shell", "cat", "--max-live-shells", live
+        ) as rt:
+            with recorder_started(*proxy_args(Path(tmp), rt.url)) as proxy:
+                return asyncio.run(_hold(proxy.url, proxy.pid, count))
+
+
+if __name__ == "__main__":
+    print(echo(levels=(1, 50), seconds=3.0))
+    print(idle(int(os.environ.get("BENCH_IDLE", "200"))))
