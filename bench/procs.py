@@ -82,4 +82,7 @@ def proxy_args(data_dir: Path, upstream: str) -> list[str]:
         upstream,
         "--log-level",
         "WARNING",
+        # Loopback benchmark clients carry no token; authentication is not what is measured.
+        "--auth",
+        "none",
     ]

@@ -15,15 +15,19 @@ Class tree::
     │   ├── CastFormatError           a file that is not asciicast v1, v2 or v3
     │   │   └── CastTooLarge          a header or v1 document over its size limit
     │   ├── CastWriteError            a recording that could not be written
+    │   │   └── WriterStalled         a recording writer stuck past its time bound
+    │   ├── IntegrityKeyError         a signing or public key that cannot be used
     │   └── CastValueError            a value the cast library refuses (also a ValueError)
     │       └── CastLineTooLong       an event or header line over the line-length limit
     ├── IndexStoreError               the SQL index
     │   ├── UnknownConnection         no connection with that id
     │   ├── ConnectionNotActive       ending a connection that has already ended
-    │   └── IndexValueTooLong         a value longer than its column allows
+    │   ├── IndexValueTooLong         a value longer than its column allows
+    │   └── AuditLogError             an auditor command whose audit-log entry could not be written
     ├── ShellRuntimeError             the embedded runtime (recorder runtime)
     │   ├── ShellSpawnError           a shell program that could not be started
     │   └── TooManyShells             a limit on shells (per session, per runtime) was reached
+    ├── AuthenticationFailed          credentials the proxy does not accept (missing, unknown, expired)
     ├── UpstreamError                 the upstream shell service
     │   └── AwsCredentialsError       no usable AWS credentials for the AgentCore upstream
     ├── ClientError                   the shell client (recorder shell / exec)
@@ -42,6 +46,8 @@ Class tree::
     └── ConfigError                   bad settings or command-line values
         ├── InvalidOffset             a time offset (--at, --from) that is not seconds, mm:ss or h:mm:ss
         ├── QueryError                a search query that cannot be run (syntax or a limit)
+        ├── PolicyError               a malformed access policy file (names the rule or line)
+        ├── InvalidRedaction          an export --redact pattern that is not a valid regex
         └── PresignExpiryTooLong      a presigned-URL expiry over the service's 300 s maximum
 
 Each message is one line a user can act on.
@@ -112,6 +118,18 @@ class CastWriteError(CastError):
     """A recording that could not be written (disk full, I/O error)."""
 
 
+class WriterStalled(CastWriteError):
+    """A recording writer that made no progress within its time bound (a hung disk or mount)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the recording writer made no progress for {seconds:g} s")
+        self.seconds = seconds
+
+
+class IntegrityKeyError(CastError):
+    """A signing key or public key that cannot be read or is not Ed25519."""
+
+
 class CastValueError(CastError, ValueError):
     """A value the cast library refuses: a bad event code, a time that is not finite, a bad speed."""
 
@@ -154,6 +172,19 @@ class IndexValueTooLong(IndexStoreError):
         self.field = field
         self.size = size
         self.limit = limit
+
+
+class AuditLogError(IndexStoreError):
+    """An auditor command whose audit-log entry could not be written (the command does not run)."""
+
+
+class AuthenticationFailed(RecorderError):
+    """Credentials the proxy does not accept; ``principal`` is set when the credential named one."""
+
+    def __init__(self, reason: str, principal: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.principal = principal
 
 
 class ShellRuntimeError(RecorderError):
@@ -278,3 +309,11 @@ class QueryError(ConfigError):
 
 class InvalidOffset(ConfigError):
     """A time offset that is not seconds, mm:ss or h:mm:ss (or is out of range)."""
+
+
+class PolicyError(ConfigError):
+    """A malformed access policy file; the message names the file and the rule or line."""
+
+
+class InvalidRedaction(ConfigError):
+    """A redaction pattern that is not a valid regular expression (or matches the empty string)."""

@@ -19,11 +19,14 @@ app = typer.Typer(
 
 #: Command modules; each has ``register(app)``.
 MODULES: tuple[str, ...] = (
+    "recorder.cli.audit_cmd",
     "recorder.cli.db_cmd",
     "recorder.cli.doctor_cmd",
     "recorder.cli.export_cmd",
     "recorder.cli.import_cmd",
+    "recorder.cli.key_cmd",
     "recorder.cli.list_cmd",
+    "recorder.cli.policy_cmd",
     "recorder.cli.play_cmd",
     "recorder.cli.render_cmd",
     "recorder.cli.runtime_cmd",
@@ -31,11 +34,16 @@ MODULES: tuple[str, ...] = (
     "recorder.cli.serve_cmd",
     "recorder.cli.shell_cmd",
     "recorder.cli.show_cmd",
+    "recorder.cli.token_cmd",
     "recorder.cli.transcript_cmd",
+    "recorder.cli.verify_cmd",
 )
 
 for _name in MODULES:
     importlib.import_module(_name).register(app)
+
+# After every module registered: auditor commands log each run (see recorder.cli.audit_cmd).
+importlib.import_module("recorder.cli.audit_cmd").install(app)
 
 
 def main() -> None:

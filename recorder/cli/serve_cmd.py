@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,11 +21,23 @@ from recorder.cli.common import (
     parse_listen,
 )
 from recorder.cli.pipeline import index_connection
+from recorder.cli.shell_cmd import LOCAL_TOKEN_FILE
 from recorder.errors import RecorderError
 from recorder.index.db import make_engine, upgrade
 from recorder.index.store import Index
-from recorder.proxy.aws import AUTH_MODES, DEFAULT_PRESIGN_EXPIRES, AgentCoreUpstream
+from recorder.proxy.auth import (
+    AUTH_MODES,
+    Authenticator,
+    JwtAuthenticator,
+    TokenAuthenticator,
+    ensure_local_token,
+    is_loopback_host,
+)
+from recorder.proxy.aws import AUTH_MODES as UPSTREAM_AUTH_MODES
+from recorder.proxy.aws import DEFAULT_PRESIGN_EXPIRES, AgentCoreUpstream
+from recorder.proxy.policy import Policy, load_policy
 from recorder.proxy.server import ProxyServer, ProxySettings
+from recorder.proxy.tap import FailurePolicy
 from recorder.proxy.upstream import (
     DEFAULT_PING_INTERVAL,
     LocalRuntimeUpstream,
@@ -73,6 +87,34 @@ def serve(
     upstream_ping_interval: Annotated[
         float, typer.Option(help="Seconds between RFC 6455 pings to the upstream (0 turns them off).", min=0)
     ] = DEFAULT_PING_INTERVAL,
+    auth: Annotated[
+        str,
+        typer.Option(
+            help="Client authentication: 'token' (recorder token create), 'jwt' (OIDC), or 'none' "
+            "(loopback listen addresses only)."
+        ),
+    ] = "token",
+    policy: Annotated[
+        Path | None, typer.Option(help="TOML access policy of [[allow]] and [[deny]] rules (default: allow).")
+    ] = None,
+    jwt_issuer: Annotated[str | None, typer.Option(help="With --auth jwt: the required iss.")] = None,
+    jwt_audience: Annotated[str | None, typer.Option(help="With --auth jwt: the required aud.")] = None,
+    jwt_jwks: Annotated[
+        str | None, typer.Option(help="With --auth jwt: the issuer's keys, a JWKS JSON file or https:// URL.")
+    ] = None,
+    jwt_principal_claim: Annotated[str, typer.Option(help="With --auth jwt: the principal's claim.")] = "sub",
+    jwt_groups_claim: Annotated[str, typer.Option(help="With --auth jwt: the groups' claim.")] = "groups",
+    on_record_failure: Annotated[
+        FailurePolicy,
+        typer.Option(
+            help="When a recording cannot be written (disk full, I/O error, writer stuck): 'close' ends "
+            "the connection (shell left detached); 'continue' goes on and marks the gap in the recording."
+        ),
+    ] = FailurePolicy.CLOSE,
+    mask_secrets: Annotated[
+        bool,
+        typer.Option(help="Mask input typed while the remote terminal does not echo it (password prompts)."),
+    ] = True,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the recording proxy in front of an upstream shell service."""
@@ -97,8 +139,24 @@ def serve(
             given.append("--upstream-auth/--presign-expires")
         if given:
             raise fail(f"only --upstream agentcore takes {', '.join(given)}")
-    if upstream_auth not in AUTH_MODES:
-        raise fail(f"--upstream-auth must be one of {', '.join(AUTH_MODES)}, got {upstream_auth!r}")
+    if upstream_auth not in UPSTREAM_AUTH_MODES:
+        raise fail(f"--upstream-auth must be one of {', '.join(UPSTREAM_AUTH_MODES)}, got {upstream_auth!r}")
+    jwt_options = {"--jwt-issuer": jwt_issuer, "--jwt-audience": jwt_audience, "--jwt-jwks": jwt_jwks}
+    if auth not in AUTH_MODES:
+        raise fail(f"--auth must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
+    if auth == "none" and not is_loopback_host(host):
+        raise fail(f"--auth none is only allowed on a loopback listen address, not {host}")
+    if auth != "jwt" and any(v is not None for v in jwt_options.values()):
+        raise fail("--jwt-issuer, --jwt-audience and --jwt-jwks need --auth jwt")
+    if auth == "jwt" and any(v is None for v in jwt_options.values()):
+        missing = [name for name, value in jwt_options.items() if value is None]
+        raise fail(f"--auth jwt needs {', '.join(missing)}")
+    access_policy: Policy | None = None
+    if policy is not None:
+        try:
+            access_policy = load_policy(policy)
+        except RecorderError as exc:
+            raise fail(str(exc)) from None
     target: Upstream
     if upstream == "local":
         target = LocalRuntimeUpstream(shell=runtime_shell)
@@ -130,7 +188,42 @@ def serve(
         raise fail(f"cannot use data directory {directory}: {exc.strerror}") from None
     except RecorderError as exc:
         raise fail(str(exc)) from None
-    settings = ProxySettings(data_dir=directory, host=host, port=port, cast_version=cast_version)
+    authenticator: Authenticator | None = None
+    try:
+        if auth == "token":
+            authenticator = TokenAuthenticator(index)
+            # The first start makes a token for the local user, which `recorder shell` and `exec` on
+            # this machine read by themselves: `make run` needs no setup step.
+            token_file = directory / LOCAL_TOKEN_FILE
+            if ensure_local_token(index, token_file, getpass.getuser()):
+                typer.echo(f"created a token for {getpass.getuser()} in {token_file}", err=True)
+        elif auth == "jwt":
+            assert jwt_issuer and jwt_audience and jwt_jwks
+            authenticator = JwtAuthenticator(
+                issuer=jwt_issuer,
+                audience=jwt_audience,
+                jwks=jwt_jwks,
+                principal_claim=jwt_principal_claim,
+                groups_claim=jwt_groups_claim,
+            )
+    except RecorderError as exc:
+        raise fail(str(exc)) from None
+    if authenticator is None:
+        typer.echo("warning: --auth none: anyone on this machine may open shells, as no principal", err=True)
+    if access_policy is None:
+        typer.echo(
+            "warning: no --policy: every authenticated principal may open shells on every runtime", err=True
+        )
+    settings = ProxySettings(
+        data_dir=directory,
+        host=host,
+        port=port,
+        cast_version=cast_version,
+        authenticator=authenticator,
+        policy=access_policy,
+        on_record_failure=on_record_failure,
+        mask_secrets=mask_secrets,
+    )
 
     def index_for_search(conn_id: int) -> None:
         # After each connection: its commands, output text and typed input go to the search index.

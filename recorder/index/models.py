@@ -1,5 +1,6 @@
-"""SQLAlchemy models of the index: shells, connections (attachments), refused attempts, and the
-search rows of each connection (commands, output lines, typed input) with import bookkeeping.
+"""SQLAlchemy models of the index: shells, connections (attachments), refused attempts, the
+search rows of each connection (commands, output lines, typed input) with import bookkeeping,
+and the proxy's access tokens and the auditor commands' audit log.
 
 The schema itself is created by the Alembic revisions under ``migrations/``; these models must
 match it (a test compares them). Enums are short strings with CHECK constraints, not native
@@ -312,6 +313,46 @@ class Import(Base):
     imported_at: Mapped[datetime]
     skipped_lines: Mapped[int]
     adjusted_lines: Mapped[int]
+
+
+# -- access and audit (revision 0003) -------------------------------------------------------------
+
+#: Length of a token's public id (hex), the part a token is looked up by; not secret.
+TOKEN_ID_LENGTH = 12
+MAX_GROUPS_TEXT = 4096
+MAX_AUDIT_COMMAND = 64
+MAX_AUDIT_TEXT = 16_384
+
+
+class AccessToken(Base):
+    """A bearer token for the proxy: who it names and a SHA-256 of it (the token itself is never kept)."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(sa.String(TOKEN_ID_LENGTH), primary_key=True)
+    principal: Mapped[str] = mapped_column(sa.String(MAX_PRINCIPAL), index=True)
+    #: JSON array of group names.
+    groups: Mapped[str] = mapped_column(sa.String(MAX_GROUPS_TEXT))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    sha256: Mapped[str] = mapped_column(sa.String(SHA256_HEX_LENGTH), unique=True)
+
+
+class AuditEntry(Base):
+    """One auditor command run: who (OS user), when, which command with which arguments and targets."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(sa.String(MAX_PRINCIPAL), index=True)
+    command: Mapped[str] = mapped_column(sa.String(MAX_AUDIT_COMMAND))
+    #: JSON object of the arguments given.
+    arguments: Mapped[str] = mapped_column(sa.Text)
+    #: JSON array of what the command looked at (connection ids, shell:<pk>, file paths).
+    targets: Mapped[str] = mapped_column(sa.Text)
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:

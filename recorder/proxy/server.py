@@ -21,17 +21,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from recorder.cast.integrity import KEY_FILE, SIDECAR_SUFFIX, load_or_create_signing_key
 from recorder.cast.reader import cast_summary
-from recorder.errors import CastError, IndexStoreError, ProtocolError, RecorderError
+from recorder.errors import (
+    AuthenticationFailed,
+    CastError,
+    IndexStoreError,
+    ProtocolError,
+    RecorderError,
+)
 from recorder.index.models import ConnectionStatus
 from recorder.index.store import Index
 from recorder.logfmt import get_logger
 from recorder.protocol import (
     BEARER_SUBPROTOCOL,
+    DEFAULT_QUALIFIER,
     MAX_MESSAGE_SIZE,
     SESSION_HEADER,
     SHELL_ID_HEADER,
@@ -43,10 +52,14 @@ from recorder.protocol import (
     new_shell_id,
     parse_target,
 )
+from recorder.proxy.auth import Authenticator, Identity, RateLimiter, request_token
+from recorder.proxy.policy import Policy
 from recorder.proxy.relay import CLOSE_TIMEOUT, EndReason, Outcome, Relay
 from recorder.proxy.tap import (
     DEFAULT_FLUSH_INTERVAL,
     DEFAULT_MAX_BUFFER,
+    WRITER_STALL_TIMEOUT,
+    FailurePolicy,
     RecordingResult,
     RecordingTap,
     context_header,
@@ -60,6 +73,10 @@ log = get_logger(__name__)
 HANDSHAKE_TIMEOUT = 30.0
 #: How long shutdown waits for recordings to be finalised.
 SHUTDOWN_TIMEOUT = 15.0
+#: The body of every 401: it says nothing about why.
+UNAUTHENTICATED_BODY = "authentication required\n"
+FORBIDDEN_BODY = "forbidden\n"
+RATE_LIMITED_BODY = "too many failed attempts; try again later\n"
 #: Without a size from the client, recordings start at the classic terminal size.
 DEFAULT_COLS, DEFAULT_ROWS = 80, 24
 
@@ -75,6 +92,18 @@ class ProxySettings:
     max_record_buffer: int = DEFAULT_MAX_BUFFER
     flush_interval: float = DEFAULT_FLUSH_INTERVAL
     ping_interval: float | None = 20.0
+    #: Who may connect: None serves without authentication (``--auth none``, loopback only).
+    authenticator: Authenticator | None = None
+    #: What they may open: None lets every authenticated caller open any shell.
+    policy: Policy | None = None
+    #: Limit on failed authentications per client address.
+    rate_limiter: RateLimiter = field(default_factory=RateLimiter)
+    #: When a recording cannot be written: close the connection (fail closed), or go on with a gap.
+    on_record_failure: FailurePolicy = FailurePolicy.CLOSE
+    #: A recording write that makes no progress for this long counts as a failure.
+    writer_stall_timeout: float = WRITER_STALL_TIMEOUT
+    #: Mask input typed while the remote terminal does not echo it (password prompts).
+    mask_secrets: bool = True
 
 
 @dataclass(slots=True)
@@ -122,6 +151,8 @@ class ProxyServer:
         self._on_finished = on_finished
         self._post = ThreadPoolExecutor(max_workers=1, thread_name_prefix="post-process")
         self.storage = LocalStorage(settings.data_dir)
+        #: The recordings' signing key, loaded (or made) by start().
+        self.signer: Ed25519PrivateKey | None = None
         self._server: Server | None = None
         self._pending: dict[int, _Pending] = {}
         self._live: dict[int, _Live] = {}
@@ -139,6 +170,8 @@ class ProxyServer:
     async def start(self) -> None:
         """Recover from a crash, start the upstream and listen."""
         self.storage.ensure()
+        # Checkpoints and seals are signed with this key, made on first start (0600).
+        self.signer = await asyncio.to_thread(load_or_create_signing_key, self.settings.data_dir / KEY_FILE)
         recovered = await asyncio.to_thread(self.recover)
         if self._on_finished is not None:
             # What a killed proxy recorded up to its last flush is indexed like any other recording.
@@ -187,6 +220,13 @@ class ProxyServer:
         if self._shutting_down:
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "proxy is shutting down\n")
         address = _address(connection)
+        host = _host(connection)
+        identity = None
+        if self.settings.authenticator is not None:
+            refused = await self._authenticate(connection, request, address, host)
+            if isinstance(refused, Response):
+                return refused
+            identity = refused
         try:
             shell_request = parse_target(request.path, request.headers)
         except ProtocolError as exc:
@@ -195,7 +235,17 @@ class ProxyServer:
             )
             await self._refuse(address, None, None, int(status), str(exc))
             return connection.respond(status, f"{exc}\n")
-        principal = self._principal(request)
+        principal = identity.principal if identity is not None else None
+        if self.settings.policy is not None:
+            decision = self.settings.policy.decide(
+                principal,
+                identity.groups if identity is not None else (),
+                str(shell_request.arn),
+                shell_request.qualifier or DEFAULT_QUALIFIER,
+            )
+            if not decision.allowed:
+                await self._refuse(address, principal, shell_request, 403, f"policy: {decision.rule}")
+                return connection.respond(http.HTTPStatus.FORBIDDEN, FORBIDDEN_BODY)
         # Ids the client left out are chosen here, so the recording knows them whatever the upstream says.
         shell_request = ShellRequest(
             arn=shell_request.arn,
@@ -238,9 +288,36 @@ class ProxyServer:
             log.info("upstream.released", reason="client handshake did not complete")
             await pending.upstream.ws.close(CloseCode.GOING_AWAY, "client went away")
 
-    def _principal(self, request: Request) -> str | None:
-        """Who is asking. Authentication comes with the access-control issue; until then, nobody."""
-        return None
+    async def _authenticate(
+        self, connection: ServerConnection, request: Request, address: str, host: str
+    ) -> Identity | Response:
+        """The caller's identity, or the 429/401 response that refuses it (recorded in the index)."""
+        authenticator = self.settings.authenticator
+        assert authenticator is not None
+        limiter = self.settings.rate_limiter
+        target = _target_or_none(request)
+        wait = limiter.retry_after(host)
+        if wait is not None:
+            await self._refuse(address, None, target, 429, "rate limited: too many failed authentications")
+            response = connection.respond(http.HTTPStatus.TOO_MANY_REQUESTS, RATE_LIMITED_BODY)
+            response.headers["Retry-After"] = str(max(1, round(wait)))
+            return response
+        token = request_token(request.headers, _offered_subprotocols(request))
+        try:
+            return await asyncio.to_thread(authenticator.authenticate, token)
+        except AuthenticationFailed as exc:
+            blocked = limiter.failure(host)
+            reason = f"authentication failed ({authenticator.name}): {exc.reason}"
+            if blocked:
+                reason += "; address rate limited"
+            await self._refuse(address, exc.principal, target, 401, reason)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the caller is refused, never let in
+            # The credential store or key set itself failed (database down, JWKS unreachable).
+            log.error("auth.error", error=repr(exc))
+            await self._refuse(address, None, target, 401, f"authentication unavailable: {exc}")
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, UNAUTHENTICATED_BODY)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     async def _refuse(
         self, address: str, principal: str | None, req: ShellRequest | None, status: int, reason: str
@@ -292,6 +369,12 @@ class ProxyServer:
             await self._fail_closed(client, upstream_ws, f"cannot create the recording: {exc.strerror}")
             return
         try:
+            chain_fd = self.storage.open_new(rel + SIDECAR_SUFFIX)
+        except OSError as exc:
+            os.close(fd)
+            await self._fail_closed(client, upstream_ws, f"cannot create the recording: {exc.strerror}")
+            return
+        try:
             conn_id = await asyncio.to_thread(
                 self.index.open_connection,
                 runtime_arn=str(req.arn),
@@ -309,6 +392,7 @@ class ProxyServer:
             )
         except RecorderError as exc:
             os.close(fd)
+            os.close(chain_fd)
             await self._fail_closed(client, upstream_ws, f"cannot index the recording: {exc}")
             return
         context = {
@@ -341,6 +425,11 @@ class ProxyServer:
             max_buffer=self.settings.max_record_buffer,
             flush_interval=self.settings.flush_interval,
             on_failure=on_failure,
+            chain_fd=chain_fd,
+            signer=self.signer,
+            policy=self.settings.on_record_failure,
+            stall_timeout=self.settings.writer_stall_timeout,
+            mask_secrets=self.settings.mask_secrets,
         )
         relay = Relay(client, upstream_ws, tap)
         live = _Live(relay, conn_id)
@@ -401,6 +490,9 @@ class ProxyServer:
             close_code=outcome.close_code,
             exit_code=result.exit_code,
             bytes=result.size,
+            gap_bytes=result.gap_bytes,
+            masked_chars=result.masked_chars,
+            sealed=result.sealed,
         )
 
     def _post_process(self, conn_id: int) -> None:
@@ -469,6 +561,25 @@ class ProxyServer:
             ready(self)
         await stop.wait()
         await self.shutdown()
+
+
+def _host(connection: ServerConnection) -> str:
+    peer = connection.remote_address
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+
+
+def _offered_subprotocols(request: Request) -> list[str]:
+    return [
+        p.strip() for value in request.headers.get_all("Sec-WebSocket-Protocol") for p in value.split(",")
+    ]
+
+
+def _target_or_none(request: Request) -> ShellRequest | None:
+    """The request's target for the refusal record, when it parses (it is validated later anyway)."""
+    try:
+        return parse_target(request.path, request.headers)
+    except ProtocolError:
+        return None
 
 
 def _select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:

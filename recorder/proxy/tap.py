@@ -4,14 +4,34 @@ The relay hands each message to :meth:`RecordingTap.put` with its receive time. 
 queue bounded in bytes; when the bound is hit the relay waits (backpressure), nothing is dropped.
 A writer task takes batches (everything queued within ``flush_interval`` of the first item, or up
 to ``batch_bytes``) and turns them into asciicast lines in a worker thread, then flushes the file.
+
+Integrity: with a sidecar descriptor and a signing key, every line is folded into the hash chain of
+:mod:`recorder.cast.integrity`; after each batch's data, a signed checkpoint goes to the sidecar, and
+:meth:`RecordingTap.close` seals it. A batch that fails part-way is cut back to its last whole line
+(``ftruncate``), so what is on disk always reads cleanly and verifies as a prefix.
+
+Failure policy: ``close`` (the default) reports the first write error, or a write that makes no
+progress for ``stall_timeout`` seconds, through ``on_failure``; the caller ends the connection.
+``continue`` keeps going: what could not be written is counted, and once writing works again a
+marker ``recording gap: N bytes not recorded`` stands where it is missing; a final marker sums
+the gaps (also in :attr:`RecordingResult.gap_bytes`).
+
+Secrets (``mask_secrets``): input typed while the remote terminal does not echo it is masked,
+judged from the output, because the proxy cannot see the remote terminal's settings. See
+:class:`SecretMasker`: input typed after prompt-like output is held until its echo arrives or
+``ECHO_WINDOW`` passes, then written with its original times; events after it are held with it,
+so times stay in order and nothing is lost. Held input reaches the file at most ``ECHO_WINDOW``
+later than the flush interval promises.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import io
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,10 +39,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from recorder.cast.decoder import StreamDecoder
+from recorder.cast.integrity import Chain
 from recorder.cast.model import CONTEXT_KEY, EXIT, INPUT, MARKER, OUTPUT, RESIZE, Header
 from recorder.cast.writer import CastWriter
-from recorder.errors import CastWriteError, ProtocolError
+from recorder.errors import CastWriteError, ProtocolError, WriterStalled
 from recorder.logfmt import get_logger
 from recorder.protocol import Channel, Resize
 from recorder.protocol import status as status_mod
@@ -37,6 +60,21 @@ DEFAULT_FLUSH_INTERVAL = 0.1
 DEFAULT_BATCH_BYTES = 1024 * 1024
 #: What a queued item costs besides its payload (bookkeeping), so empty frames are bounded too.
 ITEM_OVERHEAD = 64
+#: A write (one batch) that makes no progress for this long is a failure: a hung disk or mount.
+WRITER_STALL_TIMEOUT = 5.0
+#: Typed input after prompt-like output waits this long (seconds) for its echo before it is masked.
+ECHO_WINDOW = 0.25
+#: At most this many events wait on one echo decision; more decide it at once (masked).
+MAX_HELD_EVENTS = 1000
+#: Output characters kept to judge whether the last output was a prompt.
+PROMPT_TAIL_CHARS = 512
+
+
+class FailurePolicy(Enum):
+    """What the tap does when the recording cannot be written."""
+
+    CLOSE = "close"
+    CONTINUE = "continue"
 
 
 class Direction(Enum):
@@ -91,6 +129,12 @@ class RecordingResult:
     rows: int
     duration: float
     events: int
+    #: Payload bytes that were never written (``continue`` policy only).
+    gap_bytes: int = 0
+    #: Input characters masked as secrets.
+    masked_chars: int = 0
+    #: Whether the integrity sidecar was sealed.
+    sealed: bool = False
 
 
 @dataclass(slots=True)
@@ -120,10 +164,30 @@ class RecordingTap:
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         on_failure: Callable[[Exception], None] | None = None,
+        chain_fd: int | None = None,
+        signer: Ed25519PrivateKey | None = None,
+        policy: FailurePolicy = FailurePolicy.CLOSE,
+        stall_timeout: float = WRITER_STALL_TIMEOUT,
+        mask_secrets: bool = False,
     ) -> None:
-        if max_buffer < ITEM_OVERHEAD or flush_interval <= 0 or batch_bytes <= 0:
-            raise ValueError("max_buffer, flush_interval and batch_bytes must be positive")
+        if max_buffer < ITEM_OVERHEAD or flush_interval <= 0 or batch_bytes <= 0 or stall_timeout <= 0:
+            raise ValueError("max_buffer, flush_interval, batch_bytes and stall_timeout must be positive")
+        if (chain_fd is None) != (signer is None):
+            raise ValueError("chain_fd and signer go together")
         self._file = io.FileIO(fd, "w", closefd=True)
+        self._side = io.FileIO(chain_fd, "w", closefd=True) if chain_fd is not None else None
+        self._chain = Chain(signer) if signer is not None else None
+        self._side_size = 0
+        self._side_started = False
+        self.policy = policy
+        self.stall_timeout = stall_timeout
+        self._masker = SecretMasker() if mask_secrets else None
+        self._hold_deadline: float | None = None
+        self._stalled = False
+        self._stuck: asyncio.Future[float | None] | None = None
+        #: Bytes dropped since the last gap marker, and in all.
+        self._dropped = 0
+        self._gap_total = 0
         self._header = header
         self._writer = CastWriter(self._file, header, version=version)
         self._hash = hashlib.sha256()
@@ -158,16 +222,21 @@ class RecordingTap:
             raise RecordingFailed(f"recording failed: {self.failure}")
         t = time.monotonic() if at is None else at
         cost = len(message) + ITEM_OVERHEAD
-        while self._queued_bytes + cost > self.max_buffer and self._queued_bytes > 0:
+        while self._queued_bytes + cost > self.max_buffer and self._queued_bytes > 0 and not self._stalled:
             self._has_room.clear()
             await self._has_room.wait()
             if self.failure is not None:
                 raise RecordingFailed(f"recording failed: {self.failure}")
+        if self._stalled:
+            # ``continue`` policy with a stuck writer: the session goes on, this message is a gap.
+            self._dropped += len(message)
+            self._gap_total += len(message)
+            return
         self._enqueue(_Item(t, direction, message), cost)
 
     def marker(self, label: str, at: float | None = None) -> None:
         """Queue a marker from the proxy itself (attach, kick, shutdown); never waits."""
-        if self.failure is None:
+        if self.failure is None and not self._stalled:
             t = time.monotonic() if at is None else at
             self._enqueue(_Item(t, None, label), len(label) + ITEM_OVERHEAD)
 
@@ -175,6 +244,11 @@ class RecordingTap:
         self._queue.append(item)
         self._queued_bytes += cost
         self._not_empty.set()
+
+    @property
+    def stalled(self) -> bool:
+        """True while a write is stuck past ``stall_timeout`` (``continue`` policy: input is dropped)."""
+        return self._stalled
 
     @property
     def queued_bytes(self) -> int:
@@ -198,30 +272,72 @@ class RecordingTap:
                 if self._closing:
                     return
                 self._not_empty.clear()
-                await self._not_empty.wait()
-                continue
-            # Gather a batch: until flush_interval after the first item, or batch_bytes, or closing.
-            deadline = self._queue[0].time + self.flush_interval
-            while not self._closing and self._queued_bytes < self.batch_bytes:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                self._not_empty.clear()
+                if self._hold_deadline is None:
+                    await self._not_empty.wait()
+                    continue
+                # Input is held for its echo: wake up when its window ends, to decide and write it.
+                wait = max(0.0, self._hold_deadline - loop.time())
                 try:
-                    await asyncio.wait_for(self._not_empty.wait(), remaining)
+                    await asyncio.wait_for(self._not_empty.wait(), wait)
+                    continue
                 except TimeoutError:
-                    break
+                    pass
+            else:
+                # Gather a batch: until flush_interval after the first item, or batch_bytes, or closing.
+                deadline = self._queue[0].time + self.flush_interval
+                while not self._closing and self._queued_bytes < self.batch_bytes:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    self._not_empty.clear()
+                    try:
+                        await asyncio.wait_for(self._not_empty.wait(), remaining)
+                    except TimeoutError:
+                        break
             batch = list(self._queue)
             self._queue.clear()
-            cost = sum(len(i.message) + ITEM_OVERHEAD for i in batch)
-            try:
-                await asyncio.to_thread(self._write_batch, batch)
-            except Exception as exc:  # noqa: BLE001 - any write failure ends recording
-                self._fail(exc)
+            if not await self._write(batch):
                 return
-            finally:
-                self._queued_bytes -= cost
+
+    async def _write(self, batch: list[_Item]) -> bool:
+        """Write one batch in the worker thread; False once the recording has failed for good."""
+        cost = sum(len(i.message) + ITEM_OVERHEAD for i in batch)
+        carried = self._dropped
+        if carried:
+            self._dropped = 0
+            at = batch[0].time if batch else time.monotonic()
+            batch.insert(0, _Item(at, None, f"recording gap: {carried} bytes not recorded"))
+        work = asyncio.ensure_future(asyncio.to_thread(self._write_batch, batch))
+        try:
+            try:
+                self._hold_deadline = await asyncio.wait_for(asyncio.shield(work), self.stall_timeout)
+            except TimeoutError:
+                stall = WriterStalled(self.stall_timeout)
+                if self.policy is FailurePolicy.CLOSE:
+                    # The thread cannot be stopped; it ends when its write returns, and what it
+                    # raises then is of no further use (the recording has already failed).
+                    self._stuck = work
+                    work.add_done_callback(_discard_outcome)
+                    self._fail(stall)
+                    return False
+                log.error("recording.stalled", error=stall)
+                self._stalled = True
                 self._has_room.set()
+                try:
+                    self._hold_deadline = await work
+                finally:
+                    self._stalled = False
+        except Exception as exc:  # noqa: BLE001 - any write failure ends recording (or is a gap)
+            if self.policy is FailurePolicy.CLOSE:
+                self._fail(exc)
+                return False
+            lost = sum(len(i.message) for i in batch if i.direction is not None)
+            self._dropped += carried + lost
+            self._gap_total += lost
+            log.error("recording.gap", error=exc, bytes=self._dropped)
+        self._queued_bytes -= cost
+        self._has_room.set()
+        return True
 
     def _fail(self, exc: Exception) -> None:
         self.failure = exc
@@ -239,22 +355,84 @@ class RecordingTap:
         self._write_line(self._writer.write_event(t, code, data))
         state.events += 1
 
+    def _event(self, t: float, code: str, data: str) -> None:
+        """An event for the file, through the secret masker when it is on."""
+        if self._masker is None:
+            self._emit(t, code, data)
+            return
+        for ev in self._masker.feed(t, code, data):
+            self._emit(*ev)
+
     def _write_line(self, line: bytes) -> None:
         self._hash.update(line)
         self._size += len(line)
+        if self._chain is not None:
+            self._chain.add(line)
+
+    def _write_side(self, data: bytes) -> None:
+        assert self._side is not None
+        try:
+            view = memoryview(data)
+            while view:
+                written = self._side.write(view)
+                if not written:
+                    raise CastWriteError("integrity sidecar accepted no bytes")
+                view = view[written:]
+        except OSError as exc:
+            raise CastWriteError(f"cannot write integrity sidecar: {exc.strerror or exc}") from exc
+        self._side_size += len(data)
+
+    def _checkpoint(self, *, final: bool = False) -> None:
+        """Signed checkpoint of the lines written since the last one, after their data."""
+        chain = self._chain
+        if chain is None or self._side is None:
+            return
+        if not self._side_started:
+            self._write_side(chain.header_record())
+            self._side_started = True
+        if chain.pending or final:
+            self._write_side(chain.checkpoint(final=final))
+            chain.commit()
 
     def _ensure_header(self) -> None:
         if not self._header_written:
-            self._header_written = True
             self._write_line(self._writer.write_header())
+            self._header_written = True
 
-    def _write_batch(self, batch: list[_Item]) -> None:
-        if not self._header_written:
-            batch = self._size_header(batch)
-            self._ensure_header()
-        for item in batch:
-            self._record(item)
-        self._writer.flush()
+    def _write_batch(self, batch: list[_Item]) -> float | None:
+        """Worker thread: one batch to the file, then its checkpoint; returns when held input is due."""
+        try:
+            if not self._header_written:
+                batch = self._size_header(batch)
+                self._ensure_header()
+            for item in batch:
+                self._record(item)
+            if self._masker is not None:
+                for ev in self._masker.tick(time.monotonic()):
+                    self._emit(*ev)
+            self._writer.flush()
+            try:
+                self._checkpoint()
+            except CastWriteError as exc:
+                if self.policy is FailurePolicy.CLOSE:
+                    raise
+                # The data is in the file: no gap. The next checkpoint covers these lines too.
+                self._rewind()
+                log.error("recording.checkpoint_failed", error=exc)
+        except Exception:
+            self._rewind()
+            raise
+        return self._masker.deadline if self._masker is not None else None
+
+    def _rewind(self) -> None:
+        """Cut both files back to their last whole line, so a failed batch leaves no torn line."""
+        for f, size in ((self._file, self._size), (self._side, self._side_size)):
+            if f is None or f.closed:
+                continue
+            try:
+                os.ftruncate(f.fileno(), size)
+            except OSError as exc:
+                log.error("recording.rewind_failed", error=exc)
 
     def _size_header(self, batch: list[_Item]) -> list[_Item]:
         """Size the header from a RESIZE that comes before any input or output, instead of an event."""
@@ -288,83 +466,101 @@ class RecordingTap:
 
     def _record(self, item: _Item) -> None:
         if item.direction is None:
-            self._emit(item.time, MARKER, str(item.message))
+            self._event(item.time, MARKER, str(item.message))
             return
         message = item.message
         channel = self._count(message)
         if channel is None:
             kind = "text" if isinstance(message, str) else "empty"
-            self._emit(item.time, MARKER, f"{kind} message from {_who(item.direction)}")
+            self._event(item.time, MARKER, f"{kind} message from {_who(item.direction)}")
             return
         assert isinstance(message, bytes)
         payload = message[1:]
         if channel == Channel.STDOUT and item.direction is U2C:
             text = self._out.decode(payload)
             if text:
-                self._emit(item.time, OUTPUT, text)
+                self._event(item.time, OUTPUT, text)
         elif channel == Channel.STDIN and item.direction is C2U:
             text = self._in.decode(payload)
             if text:
-                self._emit(item.time, INPUT, text)
+                self._event(item.time, INPUT, text)
         elif channel == Channel.RESIZE and item.direction is C2U:
             try:
                 size = Resize.parse(payload)
             except ProtocolError as exc:
-                self._emit(item.time, MARKER, f"invalid resize from client: {exc}")
+                self._event(item.time, MARKER, f"invalid resize from client: {exc}")
             else:
-                self._emit(item.time, RESIZE, f"{size.width}x{size.height}")
+                self._event(item.time, RESIZE, f"{size.width}x{size.height}")
         elif channel == Channel.STATUS and item.direction is U2C:
             self._record_status(item.time, payload)
         elif channel == Channel.STDERR:
-            self._emit(item.time, MARKER, "stderr: " + payload.decode("utf-8", "replace").strip())
+            self._event(item.time, MARKER, "stderr: " + payload.decode("utf-8", "replace").strip())
         elif channel == Channel.CLOSE:
-            self._emit(item.time, MARKER, "platform close" if item.direction is U2C else "client close")
+            self._event(item.time, MARKER, "platform close" if item.direction is U2C else "client close")
 
     def _record_status(self, t: float, payload: bytes) -> None:
         state = self._state
         try:
             info = status_mod.parse(payload)
         except ProtocolError as exc:
-            self._emit(t, MARKER, f"invalid status from upstream: {exc}")
+            self._event(t, MARKER, f"invalid status from upstream: {exc}")
             return
         if isinstance(info, status_mod.Confirmation):
             if info.bytes_dropped is not None:
                 state.bytes_dropped = info.bytes_dropped
-                self._emit(t, MARKER, f"reconnect: {info.bytes_dropped} bytes dropped while detached")
+                self._event(t, MARKER, f"reconnect: {info.bytes_dropped} bytes dropped while detached")
             elif info.reconnected:
                 state.reconnected = True
-                self._emit(t, MARKER, "reconnect: buffered output follows")
+                self._event(t, MARKER, "reconnect: buffered output follows")
             return
         state.termination_seen = True
         if info.internal_error:
-            self._emit(t, MARKER, f"platform error: {info.message or 'internal error'}")
+            self._event(t, MARKER, f"platform error: {info.message or 'internal error'}")
             return
         state.exit_code = info.exit_code
         if info.signal is not None:
-            self._emit(t, MARKER, f"killed by signal {info.signal}")
+            self._event(t, MARKER, f"killed by signal {info.signal}")
         if info.exit_code is not None:
-            self._emit(t, EXIT, str(info.exit_code))
+            self._event(t, EXIT, str(info.exit_code))
 
     def _finish(self) -> RecordingResult:
         state = self._state
+        sealed = False
         if self.failure is None:
             try:
                 self._ensure_header()
+                end = self.start + state.last_time
                 tail = self._out.flush()
                 if tail:
-                    self._emit(self.start + state.last_time, OUTPUT, tail)
+                    self._event(end, OUTPUT, tail)
                 tail = self._in.flush()
                 if tail:
-                    self._emit(self.start + state.last_time, INPUT, tail)
+                    self._event(end, INPUT, tail)
+                if self._masker is not None:
+                    for ev in self._masker.flush():
+                        self._emit(*ev)
+                if self._dropped:
+                    self._emit(end, MARKER, f"recording gap: {self._dropped} bytes not recorded")
+                    self._dropped = 0
+                if self._gap_total:
+                    self._emit(end, MARKER, f"recording gaps: {self._gap_total} bytes in all not recorded")
                 self._writer.flush()
-                os.fsync(self._file.fileno())
+                _fsync(self._file)
+                if self._side is not None:
+                    self._checkpoint(final=True)
+                    _fsync(self._side)
+                    sealed = True
             except Exception as exc:  # noqa: BLE001 - reported through the result's failure
+                self._rewind()
                 self.failure = exc
                 log.error("recording.finalise_failed", error=exc)
-        try:
-            self._file.close()
-        except OSError as exc:
-            self.failure = self.failure or exc
+        for f in (self._file, self._side):
+            if f is None:
+                continue
+            try:
+                f.close()
+            except OSError as exc:
+                self.failure = self.failure or exc
         counters = dict(state.counters)
         return RecordingResult(
             size=self._size,
@@ -379,7 +575,24 @@ class RecordingTap:
             rows=self._header.height,
             duration=state.last_time,
             events=state.events,
+            gap_bytes=self._gap_total,
+            masked_chars=self._masker.masked_chars if self._masker is not None else 0,
+            sealed=sealed,
         )
+
+
+def _discard_outcome(future: asyncio.Future[float | None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _fsync(f: io.FileIO) -> None:
+    try:
+        os.fsync(f.fileno())
+    except OSError as exc:
+        # A pipe or character device cannot be synced; anything else is a real failure.
+        if exc.errno != errno.EINVAL:
+            raise
 
 
 def _channel(message: bytes | str) -> int | None:
@@ -402,3 +615,130 @@ def context_header(version: int, width: int, height: int, timestamp: int, contex
         env={"TERM": "xterm-256color"},
         extra={CONTEXT_KEY: context},
     )
+
+
+_ENDERS = frozenset("\r\n\x03\x04")
+# A prompt for a secret: names one, or ends like a question ("Password: ", "Enter PIN: ").
+_PROMPT = re.compile(r"(?i)(password|passphrase|passcode|\bpin\b)|:\s*$")
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b.")
+
+Ev = tuple[float, str, str]
+
+
+def _printable(data: str) -> str:
+    return "".join(c for c in data if c >= " " and c != "\x7f")
+
+
+class SecretMasker:
+    """Masks typed input the remote terminal did not echo, judged from the output (sans I/O).
+
+    After prompt-like output (its last line names a password, passphrase, passcode or PIN, or
+    ends with ``:``), an ``i`` event with printable characters is held, with every event after it,
+    until either its text comes back in the output (echoed: written as typed) or ``window``
+    seconds pass without that (a secret: its printable characters become ``*`` until Enter,
+    Ctrl-C or Ctrl-D). Times are event times; :meth:`tick` decides with the clock when nothing
+    else arrives. Held events come out in their original order and with their original times.
+    """
+
+    def __init__(self, window: float = ECHO_WINDOW, max_held: int = MAX_HELD_EVENTS) -> None:
+        self.window = window
+        self.max_held = max_held
+        self.masked_chars = 0
+        self._tail = ""
+        self._held: list[Ev] = []
+        self._since: float | None = None
+        self._echo = ""
+        self._secret = False
+        self._alternate = False
+
+    @property
+    def deadline(self) -> float | None:
+        """When the held input is decided without an echo, if input is held."""
+        return None if self._since is None else self._since + self.window
+
+    def feed(self, t: float, code: str, data: str) -> list[Ev]:
+        """One event in; the events that may be written now out, in order."""
+        if self._since is not None:
+            if t > self._since + self.window:
+                return self._decide(masked=True) + self.feed(t, code, data)
+            self._held.append((t, code, data))
+            if code == OUTPUT:
+                self._echo = (self._echo + data)[-PROMPT_TAIL_CHARS:]
+                typed = _printable(_line_of(self._held[0][2]))
+                if typed and typed in _ESCAPES.sub("", self._echo):
+                    return self._decide(masked=False)
+            if len(self._held) > self.max_held:
+                return self._decide(masked=True)
+            return []
+        return self._process(t, code, data, decided=False)
+
+    def tick(self, now: float) -> list[Ev]:
+        """Decide held input whose echo window has passed by ``now``."""
+        if self._since is not None and now > self._since + self.window:
+            return self._decide(masked=True)
+        return []
+
+    def flush(self) -> list[Ev]:
+        """At the end: held input that was never echoed is masked, everything held comes out."""
+        out: list[Ev] = []
+        # Deciding replays the held events, and one of them may start a new hold: repeat.
+        while self._since is not None:
+            out += self._decide(masked=True)
+        return out
+
+    def _decide(self, *, masked: bool) -> list[Ev]:
+        held, self._held, self._since, self._echo = self._held, [], None, ""
+        if masked:
+            self._secret = True
+        out = self._process(*held[0], decided=True)
+        for ev in held[1:]:
+            out += self.feed(*ev)
+        return out
+
+    def _process(self, t: float, code: str, data: str, *, decided: bool) -> list[Ev]:
+        if code == OUTPUT:
+            self._tail = (self._tail + data)[-PROMPT_TAIL_CHARS:]
+            if _ALT_ON in data or _ALT_OFF in data:
+                self._alternate = data.rfind(_ALT_ON) > data.rfind(_ALT_OFF)
+            if self._secret and _SHELL_PROMPT in data:
+                self._secret = False  # a new shell prompt: whatever was typed before is over
+            return [(t, code, data)]
+        if code != INPUT:
+            return [(t, code, data)]
+        if self._secret:
+            return self._mask(t, data)
+        # A full-screen program's own prompts (less's ':', vim's command line) are not passwords.
+        if not decided and not self._alternate and _printable(_line_of(data)) and self._prompt_like():
+            self._held, self._since, self._echo = [(t, code, data)], t, ""
+            return []
+        return [(t, code, data)]
+
+    def _mask(self, t: float, data: str) -> list[Ev]:
+        line = _line_of(data)
+        masked = "".join("*" if c >= " " and c != "\x7f" else c for c in line)
+        self.masked_chars += sum(1 for c in masked if c == "*")
+        out: list[Ev] = [(t, INPUT, masked)]
+        if len(line) < len(data) or (line and line[-1] in _ENDERS):
+            self._secret = False
+            rest = data[len(line) :]
+            if rest:
+                out += self._process(t, INPUT, rest, decided=False)
+        return out
+
+    def _prompt_like(self) -> bool:
+        last = _ESCAPES.sub("", self._tail).replace("\r", "\n").rsplit("\n", 1)[-1]
+        return bool(_PROMPT.search(last))
+
+
+#: The alternate screen (full-screen programs) on and off, and the OSC 133 prompt-start mark.
+_ALT_ON = "\x1b[?1049h"
+_ALT_OFF = "\x1b[?1049l"
+_SHELL_PROMPT = "\x1b]133;A"
+
+
+def _line_of(data: str) -> str:
+    """``data`` up to and including its first Enter, Ctrl-C or Ctrl-D (all of it if none)."""
+    for i, c in enumerate(data):
+        if c in _ENDERS:
+            return data[: i + 1]
+    return data

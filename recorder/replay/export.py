@@ -13,10 +13,19 @@ The recording's own ``m`` events and one marker per command typed appear on the 
 
 A bundle is a zip of the cast, the HTML player, the transcript, the metadata as JSON, and
 ``SHA256SUMS`` (``sha256sum -c`` format) covering every other member.
+
+Redaction (``--redact REGEX``) masks matches in the output (``o`` events) of the exported copy,
+every character of a match becoming ``*``, before anything is derived from it (clip prelude,
+transcript, HTML, bundle). Rules run over the whole output stream concatenated, not event by
+event, so a secret split across two output events (or more) is still found; the cost is that
+the output is held in memory, which exports already do. What was masked (rule, time of the event
+where the match starts, length) is recorded with the original's SHA-256 in the cast header's
+``recorder.redactions`` and in a bundle's ``REDACTIONS.json``, so the original stays provable.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import hashlib
@@ -35,10 +44,11 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from recorder.cast.model import MARKER, OUTPUT, RESIZE, Event, Header, parse_resize
+from recorder.cast.integrity import sidecar_path
+from recorder.cast.model import CONTEXT_KEY, MARKER, OUTPUT, RESIZE, Event, Header, parse_resize
 from recorder.cast.timing import clip
 from recorder.cast.writer import CastWriter
-from recorder.errors import CastError, ExportError
+from recorder.errors import CastError, ExportError, InvalidRedaction
 from recorder.logfmt import get_logger
 from recorder.replay.commands import extract_commands
 from recorder.replay.render import SNAPSHOT_CHARS
@@ -61,6 +71,17 @@ BUNDLE_HTML = "player.html"
 BUNDLE_TRANSCRIPT = "transcript.txt"
 BUNDLE_METADATA = "metadata.json"
 BUNDLE_MANIFEST = "SHA256SUMS"
+BUNDLE_REDACTIONS = "REDACTIONS.json"
+#: Integrity members of a bundle of a whole, unredacted recording: the file exactly as recorded,
+#: its signed chain, and the public key, so ``recorder verify`` works on them anywhere.
+BUNDLE_ORIGINAL = "original.cast"
+BUNDLE_CHAIN = "original.cast.chain"
+BUNDLE_PUBLIC_KEY = "signing-key.pub.pem"
+#: Most --redact rules one export takes, and the longest pattern.
+MAX_REDACTION_RULES = 64
+MAX_REDACTION_PATTERN = 1024
+#: What each character of a match becomes.
+REDACTION_MASK = "*"
 
 _CSI_OR_CONTROL = re.compile(
     r"\x1b\[([0-9;:?<=>]*)([\x20-\x2f]*)([\x40-\x7e])|\x1b[\x20-\x7e]|[\x00-\x1f\x7f]"
@@ -184,6 +205,96 @@ def shifted(events: Iterable[Event], offset: float) -> Iterator[Event]:
     """The events with ``offset`` seconds added to their times (a clip back on the original's clock)."""
     for ev in events:
         yield Event(ev.time + offset, ev.code, ev.data)
+
+
+# -- redaction -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionMatch:
+    """One masked span: which rule, the time of the output event it starts in, how many characters."""
+
+    time: float
+    rule: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class Redactions:
+    """What an export masked, against the SHA-256 of the original recording(s)."""
+
+    original_sha256: str | list[str] | None
+    rules: tuple[str, ...]
+    matches: tuple[RedactionMatch, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """The record written into the exported header and a bundle's REDACTIONS.json."""
+        return {
+            "original_sha256": self.original_sha256,
+            "rules": list(self.rules),
+            "count": len(self.matches),
+            "matches": [{"time": m.time, "rule": m.rule, "length": m.length} for m in self.matches],
+        }
+
+
+def compile_redactions(patterns: Sequence[str]) -> list[re.Pattern[str]]:
+    """Compile ``--redact`` patterns; a bad one (or one matching nothing but "") is InvalidRedaction."""
+    if len(patterns) > MAX_REDACTION_RULES:
+        raise InvalidRedaction(f"{len(patterns)} redaction rules exceed the {MAX_REDACTION_RULES}-rule limit")
+    compiled = []
+    for pattern in patterns:
+        if len(pattern) > MAX_REDACTION_PATTERN:
+            raise InvalidRedaction(f"redaction pattern exceeds {MAX_REDACTION_PATTERN} characters")
+        try:
+            rule = re.compile(pattern)
+        except re.error as exc:
+            raise InvalidRedaction(f"invalid redaction pattern {pattern!r}: {exc}") from None
+        if rule.fullmatch("") is not None:
+            raise InvalidRedaction(f"redaction pattern {pattern!r} matches the empty string")
+        compiled.append(rule)
+    return compiled
+
+
+def redact(
+    events: Sequence[Event], rules: Sequence[re.Pattern[str]], original_sha256: str | list[str] | None
+) -> tuple[list[Event], Redactions]:
+    """The events with every rule's matches in the output stream masked, and what was masked."""
+    outputs = [i for i, ev in enumerate(events) if ev.code == OUTPUT]
+    pieces = [events[i].data for i in outputs]
+    text = "".join(pieces)
+    starts: list[int] = []
+    pos = 0
+    for piece in pieces:
+        starts.append(pos)
+        pos += len(piece)
+    spans: list[tuple[int, int]] = []
+    matches: list[RedactionMatch] = []
+    for number, rule in enumerate(rules):
+        for m in rule.finditer(text):
+            if m.end() == m.start():
+                continue
+            first = bisect.bisect_right(starts, m.start()) - 1
+            matches.append(RedactionMatch(events[outputs[first]].time, number, m.end() - m.start()))
+            spans.append((m.start(), m.end()))
+    matches.sort(key=lambda m: (m.time, m.rule))
+    report = Redactions(original_sha256, tuple(r.pattern for r in rules), tuple(matches))
+    if not spans:
+        return list(events), report
+    chars = list(text)
+    for a, b in spans:
+        chars[a:b] = REDACTION_MASK * (b - a)
+    masked = "".join(chars)
+    out = list(events)
+    for i, start, piece in zip(outputs, starts, pieces, strict=True):
+        ev = events[i]
+        out[i] = Event(ev.time, ev.code, masked[start : start + len(piece)])
+    return out, report
+
+
+def with_redactions(header: Header, report: Redactions) -> Header:
+    """The header with the redaction record under its recorder context (players ignore it)."""
+    context = {**header.context, "redactions": report.as_json()}
+    return dataclasses.replace(header, extra={**header.extra, CONTEXT_KEY: context})
 
 
 # -- formats -------------------------------------------------------------------------------------
@@ -314,14 +425,19 @@ def bundle_bytes(
     title: str,
     start: float = 0.0,
     version: int = 2,
+    redactions: Redactions | None = None,
+    integrity: Mapping[str, bytes] | None = None,
 ) -> bytes:
-    """A zip: cast, HTML player, transcript, metadata JSON and SHA256SUMS of them all."""
+    """A zip: cast, HTML player, transcript, metadata JSON (and REDACTIONS.json) and SHA256SUMS."""
     members: dict[str, bytes] = {
         BUNDLE_CAST: cast_bytes(header, events, version),
         BUNDLE_HTML: render_html(header, events, title=title).encode("utf-8"),
         BUNDLE_TRANSCRIPT: transcript_text(header, shifted(events, start)).encode("utf-8"),
         BUNDLE_METADATA: (json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"),
     }
+    if redactions is not None:
+        members[BUNDLE_REDACTIONS] = (json.dumps(redactions.as_json(), indent=2) + "\n").encode("utf-8")
+    members.update(integrity or {})
     members[BUNDLE_MANIFEST] = sha256sums(members).encode("ascii")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -361,6 +477,19 @@ class ExportResult:
     format: ExportFormat
     size: int
     events: int
+    redactions: Redactions | None = None
+
+
+def integrity_members(cast_path: Path, public_key_pem: str) -> dict[str, bytes]:
+    """Bundle members that prove a recording: the file as recorded, its chain sidecar, the public key."""
+    try:
+        chain = sidecar_path(cast_path).read_bytes()
+        original = cast_path.read_bytes()
+    except FileNotFoundError:
+        return {}  # recorded before integrity chains: nothing to prove it with
+    except OSError as exc:
+        raise ExportError(f"cannot read {cast_path}: {exc.strerror or exc}") from None
+    return {BUNDLE_ORIGINAL: original, BUNDLE_CHAIN: chain, BUNDLE_PUBLIC_KEY: public_key_pem.encode("ascii")}
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -390,13 +519,22 @@ def export_recording(
     title: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     autoplay: bool = False,
+    redact_rules: Sequence[re.Pattern[str]] = (),
+    original_sha256: str | list[str] | None = None,
+    integrity: Mapping[str, bytes] | None = None,
 ) -> ExportResult:
-    """Export the clip ``start..end`` (the whole recording by default) to ``out`` in ``fmt``."""
+    """Export the clip ``start..end`` (the whole recording by default) to ``out`` in ``fmt``.
+
+    With ``redact_rules``, output matching them is masked first (see the module docstring)."""
     try:
         fmt = ExportFormat(fmt)
     except ValueError:
         choices = ", ".join(f.value for f in ExportFormat)
         raise ExportError(f"unknown export format {fmt!r}; choose one of {choices}") from None
+    report: Redactions | None = None
+    if redact_rules:
+        events, report = redact(list(events), redact_rules, original_sha256)
+        header = with_redactions(header, report)
     clip_header, clipped_iter = clip_condensed(header, events, start, end)
     clipped = list(clipped_iter)
     name = title or header.title or out.stem
@@ -414,10 +552,18 @@ def export_recording(
             export_info = {"from": start, "to": end, "title": name, "player": player_assets().version}
             meta = {**(metadata or {}), "export": export_info}
             data = bundle_bytes(
-                clip_header, clipped, metadata=meta, title=name, start=start, version=source_version
+                clip_header,
+                clipped,
+                metadata=meta,
+                title=name,
+                start=start,
+                version=source_version,
+                redactions=report,
+                # A redacted bundle must not carry the unredacted original.
+                integrity=None if redact_rules else integrity,
             )
     except CastError as exc:
         raise ExportError(f"cannot export: {exc}") from None
     write_atomic(out, data)
     log.info("replay.exported", path=out, format=fmt.value, bytes=len(data), events=len(clipped))
-    return ExportResult(out, fmt, len(data), len(clipped))
+    return ExportResult(out, fmt, len(data), len(clipped), report)

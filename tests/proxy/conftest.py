@@ -44,6 +44,8 @@ class Stack:
 
 
 def proxy_args(data_dir: Path, db_url: str, upstream: str, *extra: str) -> list[str]:
+    """``recorder serve`` on loopback without client authentication (``extra`` may turn it on again:
+    the last ``--auth`` given wins); tests/proxy/test_access.py covers authentication."""
     return [
         "serve",
         "--listen",
@@ -54,6 +56,8 @@ def proxy_args(data_dir: Path, db_url: str, upstream: str, *extra: str) -> list[
         db_url,
         "--upstream",
         upstream,
+        "--auth",
+        "none",
         *extra,
     ]
 

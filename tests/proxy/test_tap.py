@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from recorder.cast.integrity import Status, sidecar_path, verify_file
 from recorder.cast.reader import open_cast
-from recorder.errors import CastWriteError
+from recorder.errors import CastWriteError, WriterStalled
 from recorder.index.models import COUNTER_NAMES as INDEX_COUNTERS
 from recorder.protocol import Channel, Resize, encode, status
-from recorder.proxy.tap import C2U, COUNTER_NAMES, U2C, RecordingFailed, RecordingTap, context_header
+from recorder.proxy.tap import (
+    C2U,
+    COUNTER_NAMES,
+    U2C,
+    FailurePolicy,
+    RecordingFailed,
+    RecordingTap,
+    SecretMasker,
+    context_header,
+)
 
 
 def _tap(path: Path, **kwargs: object) -> RecordingTap:
@@ -60,8 +73,6 @@ async def test_frames_become_asciicast_events_in_order(tmp_path: Path) -> None:
     assert result.counters["bytes_unknown"] == len(b"future")
     assert result.counters["bytes_stdout"] == len(b"file\r\n")
     assert result.size == path.stat().st_size
-    import hashlib
-
     assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -153,3 +164,231 @@ async def test_disk_full_fails_the_tap_and_calls_back(tmp_path: Path) -> None:
         await tap.put(U2C, encode(Channel.STDOUT, b"more"), 0.1)
     await tap.close()
     assert tap.failure is not None
+
+
+# -- integrity, stalls, gaps, secrets -------------------------------------------------------------------
+
+KEY = Ed25519PrivateKey.generate()
+
+
+async def _until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll without blocking the loop the tap runs on (``timeout`` is a safety net)."""
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _signed_tap(path: Path, **kwargs: object) -> RecordingTap:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+    side = os.open(sidecar_path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+    header = context_header(2, 80, 24, 1_700_000_000, {"shell_id": "s"})
+    return RecordingTap(fd, header, start=0.0, chain_fd=side, signer=KEY, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_each_batch_gets_a_checkpoint_after_its_data_and_close_seals(tmp_path: Path) -> None:
+    path = tmp_path / "c.cast"
+    tap = _signed_tap(path, flush_interval=0.02)
+    tap.begin()
+    await tap.put(U2C, encode(Channel.STDOUT, b"first batch\r\n"), None)
+    await _until(lambda: sidecar_path(path).read_bytes().count(b"\n") >= 2, 10, "the first checkpoint")
+    # The checkpoint covers exactly what is in the file: a crash here verifies as a clean prefix.
+    early = verify_file(path, KEY.public_key())
+    assert early.status is Status.TRUNCATED and early.checkpoint == 1
+    assert early.bytes == path.stat().st_size and early.unverified_bytes == 0
+    await tap.put(U2C, encode(Channel.STDOUT, b"second batch\r\n"), None)
+    result = await tap.close()
+    assert result.sealed
+    final = verify_file(path, KEY.public_key())
+    assert final.status is Status.OK and final.checkpoint >= 2
+    assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _fifo(tmp_path: Path) -> tuple[int, int]:
+    """A pipe nobody drains: the write end blocks once the kernel's buffer is full."""
+    fifo = tmp_path / "stuck"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    return reader, os.open(fifo, os.O_WRONLY)
+
+
+async def test_a_writer_stuck_past_its_bound_fails_the_recording(tmp_path: Path) -> None:
+    reader, writer = _fifo(tmp_path)
+    failures: list[Exception] = []
+    tap = RecordingTap(
+        writer,
+        context_header(2, 80, 24, 0, {}),
+        start=0.0,
+        max_buffer=64 * 1024,
+        flush_interval=0.01,
+        stall_timeout=0.3,
+        on_failure=failures.append,
+    )
+    tap.begin()
+    try:
+        with pytest.raises(RecordingFailed):
+            for i in range(10_000):  # far more than the pipe and the queue hold together
+                await tap.put(U2C, encode(Channel.STDOUT, b"z" * 4096), i / 1000)
+        assert failures and isinstance(failures[0], WriterStalled)
+        await asyncio.wait_for(tap.close(), 10)  # close does not wait for the stuck write
+    finally:
+        os.close(reader)  # the stuck write now fails (EPIPE) and its thread ends
+
+
+async def test_continue_policy_drops_while_stuck_and_marks_the_gap(tmp_path: Path) -> None:
+    reader, writer = _fifo(tmp_path)
+    tap = RecordingTap(
+        writer,
+        context_header(2, 80, 24, 0, {}),
+        start=0.0,
+        max_buffer=64 * 1024,
+        flush_interval=0.01,
+        stall_timeout=0.3,
+        policy=FailurePolicy.CONTINUE,
+    )
+    tap.begin()
+    for i in range(100):  # ~400 KiB: the pipe (64 KiB) and the queue fill, then the writer stalls
+        await tap.put(U2C, encode(Channel.STDOUT, b"a" * 4096), i / 1000)
+    await _until(lambda: tap.stalled, 10, "the stall to be noticed")
+    dropped_while_stalled = 20 * 4096
+    for i in range(20):
+        await tap.put(U2C, encode(Channel.STDOUT, b"b" * 4096), 1 + i / 1000)  # returns at once
+    drained = bytearray()
+
+    async def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(reader, 1 << 16)
+            except BlockingIOError:
+                chunk = None
+            if chunk == b"":
+                return
+            if chunk:
+                drained.extend(chunk)
+            else:
+                await asyncio.sleep(0.01)
+
+    draining = asyncio.ensure_future(drain())
+    await _until(lambda: not tap.stalled, 10, "the writer to recover")
+    await tap.put(U2C, encode(Channel.STDOUT, b"after\r\n"), 2.0)
+    result = await tap.close()
+    await asyncio.wait_for(draining, 10)
+    os.close(reader)
+    text = bytes(drained).decode()
+    # Everything put while the writer was stuck is missing, and counted where it is missing.
+    assert result.gap_bytes >= dropped_while_stalled and tap.failure is None
+    assert f"recording gap: {result.gap_bytes} bytes not recorded" in text
+    assert f"recording gaps: {result.gap_bytes} bytes in all not recorded" in text
+    assert "after\\r\\n" in text and "b" * 4096 not in text
+
+
+def test_secret_masker_masks_unechoed_input_after_a_password_prompt() -> None:
+    m = SecretMasker(window=0.2)
+    out = m.feed(0.0, "o", "[sudo] password for root: ")
+    out += m.feed(1.0, "i", "h")  # held: no echo yet
+    assert out == [(0.0, "o", "[sudo] password for root: ")]
+    out += m.feed(1.1, "i", "u")
+    out += m.feed(1.5, "i", "n")  # past the window with no echo: a secret
+    out += m.feed(1.6, "i", "t\r")
+    out += m.feed(1.7, "o", "\r\n$ ")
+    out += m.feed(1.8, "i", "ls")  # a normal prompt again: written as typed
+    assert out[1:] == [
+        (1.0, "i", "*"),
+        (1.1, "i", "*"),
+        (1.5, "i", "*"),
+        (1.6, "i", "*\r"),
+        (1.7, "o", "\r\n$ "),
+        (1.8, "i", "ls"),
+    ]
+    assert m.masked_chars == 4
+
+
+def test_secret_masker_lets_echoed_input_through_in_order() -> None:
+    m = SecretMasker(window=0.2)
+    out = m.feed(0.0, "o", "Name: ")
+    out += m.feed(1.0, "i", "bob")
+    out += m.feed(1.05, "m", "a marker while held")
+    out += m.feed(1.1, "o", "bob")
+    out += m.feed(1.2, "i", "\r")
+    assert out == [
+        (0.0, "o", "Name: "),
+        (1.0, "i", "bob"),
+        (1.05, "m", "a marker while held"),
+        (1.1, "o", "bob"),
+        (1.2, "i", "\r"),
+    ]
+    assert m.masked_chars == 0
+
+
+def test_secret_masker_decides_on_the_clock_and_at_the_end() -> None:
+    m = SecretMasker(window=0.2)
+    m.feed(0.0, "o", "Enter passphrase for key: ")
+    assert m.feed(1.0, "i", "s3cret\r") == []
+    assert m.deadline == pytest.approx(1.2)
+    assert m.tick(1.1) == []
+    assert m.tick(1.3) == [(1.0, "i", "******\r")]
+    m.feed(2.0, "o", "Password: ")
+    m.feed(3.0, "i", "x")
+    assert m.flush() == [(3.0, "i", "*")]
+
+
+def test_secret_masker_flush_writes_everything_even_when_a_decision_starts_a_new_hold() -> None:
+    m = SecretMasker(window=10.0)
+    m.feed(0.0, "o", "Password: ")
+    assert m.feed(1.0, "i", "z") == []
+    events = [(1.1, "o", "\r\nPIN: "), (1.2, "i", "q"), (1.3, "o", "(none)"), (1.4, "x", "0")]
+    for ev in events:
+        assert m.feed(*ev) == []
+    out = m.flush()
+    assert [(t, c) for t, c, _ in out] == [(1.0, "i"), (1.1, "o"), (1.2, "i"), (1.3, "o"), (1.4, "x")]
+    assert m.deadline is None and m.masked_chars == 2
+
+
+def test_secret_masker_ignores_prompts_of_full_screen_programs() -> None:
+    m = SecretMasker(window=0.2)
+    out = m.feed(0.0, "o", "\x1b[?1049h1\r\n2\r\n:")  # less, on the alternate screen
+    out += m.feed(1.0, "i", "q")  # not echoed, but a pager key, not a secret
+    out += m.feed(1.1, "o", "\x1b[?1049l\x1b]133;A\x07$ \x1b]133;B\x07")
+    out += m.feed(1.2, "i", "exit 0\r")
+    assert (1.0, "i", "q") in out and (1.2, "i", "exit 0\r") in out
+    assert m.masked_chars == 0
+
+
+def test_secret_masker_ends_a_secret_at_the_next_shell_prompt() -> None:
+    m = SecretMasker(window=0.2)
+    m.feed(0.0, "o", "Password: ")
+    out = m.feed(1.0, "i", "abc")  # no Enter: the program gave up (Ctrl-C from elsewhere, timeout)
+    out += m.feed(1.5, "o", "\r\n\x1b]133;A\x07$ \x1b]133;B\x07")
+    out += m.feed(1.6, "i", "ls\r")
+    assert (1.0, "i", "***") in out and (1.6, "i", "ls\r") in out
+
+
+def test_secret_masker_holds_at_most_its_limit() -> None:
+    m = SecretMasker(window=10.0, max_held=3)
+    m.feed(0.0, "o", "password: ")
+    out: list[tuple[float, str, str]] = []
+    for i in range(3):
+        out += m.feed(1.0 + i / 100, "o" if i else "i", "q" if not i else "?")
+    assert out == []  # three events held: the limit
+    out += m.feed(1.03, "o", "?")  # one more decides at once, long before the window ends
+    assert out[0] == (1.0, "i", "*") and len(out) == 4
+
+
+async def test_tap_masks_a_secret_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "m.cast"
+    tap = _tap(path, mask_secrets=True)
+    tap.begin()
+    await tap.put(U2C, encode(Channel.STDOUT, b"Password: "), 0.1)
+    await tap.put(C2U, encode(Channel.STDIN, b"hunter2"), 0.2)
+    await tap.put(C2U, encode(Channel.STDIN, b"\r"), 0.3)
+    await tap.put(U2C, encode(Channel.STDOUT, b"\r\nok\r\n"), 0.4)
+    result = await tap.close()
+    assert b"hunter2" not in path.read_bytes()
+    assert [(c, d) for _, c, d in _events(path)] == [
+        ("o", "Password: "),
+        ("i", "*******"),
+        ("i", "\r"),
+        ("o", "\r\nok\r\n"),
+    ]
+    assert result.masked_chars == 7

@@ -19,22 +19,28 @@ from PIL import Image, ImageStat
 
 from recorder.cast.model import INPUT, MARKER, OUTPUT, RESIZE, Event, Header
 from recorder.cast.reader import open_cast
-from recorder.errors import CastValueError, ExportError
+from recorder.errors import CastValueError, ExportError, InvalidRedaction
 from recorder.replay.export import (
     BUNDLE_CAST,
     BUNDLE_HTML,
     BUNDLE_MANIFEST,
     BUNDLE_METADATA,
+    BUNDLE_REDACTIONS,
     BUNDLE_TRANSCRIPT,
     MARKER_LABEL_CHARS,
+    MAX_REDACTION_PATTERN,
+    MAX_REDACTION_RULES,
+    REDACTION_MASK,
     ExportFormat,
     bundle_bytes,
     cast_bytes,
     clip_condensed,
     command_markers,
+    compile_redactions,
     export_recording,
     player_assets,
     portable_dump,
+    redact,
     render_html,
     verify_bundle,
 )
@@ -450,3 +456,81 @@ def test_every_corpus_file_exports_in_every_format(corpus: Path, tmp_path: Path)
                 elif fmt is ExportFormat.BUNDLE:
                     verify_bundle(out)
         assert cast_bytes(header, events, 3)
+
+
+# -- redaction ------------------------------------------------------------------------------------
+
+SECRET = "hunter2-SECRET-0042"
+
+
+def _split_secret_events() -> list[Event]:
+    return [
+        Event(0.1, OUTPUT, "$ echo $TOKEN\r\n"),
+        Event(0.2, OUTPUT, "token=" + SECRET[:7]),
+        Event(0.25, INPUT, "x"),
+        Event(0.3, OUTPUT, SECRET[7:] + "\r\n$ "),
+        Event(0.4, OUTPUT, "and again " + SECRET + "\r\n"),
+    ]
+
+
+def test_redaction_masks_a_secret_split_across_output_events() -> None:
+    events = _split_secret_events()
+    rules = compile_redactions([r"hunter\d-[\w-]+", r"token="])
+    masked, report = redact(events, rules, "ab" * 32)
+    text = "".join(e.data for e in masked if e.code == OUTPUT)
+    assert "SECRET" not in text and "token=" not in text
+    # Same lengths, same times, input untouched: only the matching characters changed.
+    assert [(e.time, e.code, len(e.data)) for e in masked] == [(e.time, e.code, len(e.data)) for e in events]
+    assert masked[2] == events[2]
+    assert text.count(REDACTION_MASK * len(SECRET)) == 2
+    assert report.as_json() == {
+        "original_sha256": "ab" * 32,
+        "rules": [r"hunter\d-[\w-]+", "token="],
+        "count": 3,
+        "matches": [
+            {"time": 0.2, "rule": 0, "length": len(SECRET)},
+            {"time": 0.2, "rule": 1, "length": 6},
+            {"time": 0.4, "rule": 0, "length": len(SECRET)},
+        ],
+    }
+
+
+def test_redacted_exports_carry_the_record_and_no_secret(tmp_path: Path) -> None:
+    header = Header(2, 80, 24)
+    rules = compile_redactions([r"hunter\d-[\w-]+"])
+    for fmt in ExportFormat:
+        out = tmp_path / f"out.{fmt.value}"
+        result = export_recording(
+            header, _split_secret_events(), fmt, out, redact_rules=rules, original_sha256="c" * 64
+        )
+        assert result.redactions is not None and len(result.redactions.matches) == 2
+        data = out.read_bytes()
+        if fmt is ExportFormat.BUNDLE:
+            assert set(verify_bundle(out)) >= {BUNDLE_CAST, BUNDLE_REDACTIONS}
+            with zipfile.ZipFile(out) as zf:
+                record = json.loads(zf.read(BUNDLE_REDACTIONS))
+                assert all(b"SECRET" not in zf.read(n) for n in zf.namelist())
+            assert record["original_sha256"] == "c" * 64 and record["count"] == 2
+        else:
+            assert b"SECRET" not in data
+        if fmt in (ExportFormat.CAST_V2, ExportFormat.CAST_V3):
+            with open_cast(out) as reader:
+                assert reader.header.context["redactions"]["matches"][0] == {
+                    "time": 0.2,
+                    "rule": 0,
+                    "length": len(SECRET),
+                }
+
+
+@pytest.mark.parametrize(
+    ("patterns", "message"),
+    [
+        (["(unclosed"], "invalid redaction pattern '(unclosed'"),
+        (["a*"], "matches the empty string"),
+        (["x"] * (MAX_REDACTION_RULES + 1), f"{MAX_REDACTION_RULES}-rule limit"),
+        (["x" * (MAX_REDACTION_PATTERN + 1)], "exceeds"),
+    ],
+)
+def test_bad_redaction_patterns_are_refused(patterns: list[str], message: str) -> None:
+    with pytest.raises(InvalidRedaction, match=re.escape(message)):
+        compile_redactions(patterns)
