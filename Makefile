@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-deps lint typecheck pytest bench clean
+.PHONY: run test test-deps lint typecheck pytest bench bench-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -31,9 +31,15 @@ test-deps:
 
 test: test-deps lint typecheck pytest
 
-bench: $(STAMP)
+# ripgrep: the search benchmark's comparison (without it the bench falls back to grep, untargeted).
+bench-deps:
+	@bash scripts/install-test-deps.sh ripgrep
+
+# PostgreSQL is measured too; `make bench RECORDER_TEST_PG_URL=` skips it, another URL moves it.
+bench: RECORDER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+bench: $(STAMP) bench-deps
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python -m bench
+	RECORDER_TEST_PG_URL='$(RECORDER_TEST_PG_URL)' $(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,20 +1,27 @@
-"""Search benchmark: N generated shell recordings, imported and indexed, then searched; ``grep -r``
-over the same files in the same run for comparison. Prints a table of latencies (median, p99).
+"""Search benchmark: N generated shell recordings (the issue's set: 10,000 of about 100 kB, 1 GB),
+imported and indexed in parallel, then searched on SQLite and PostgreSQL; ripgrep (``rg``) over
+the same files in the same run for comparison. Prints a table of latencies (median, p99).
 
-    .venv/bin/python -m bench.bench_search [--recordings 1000] [--kb 100] [--reps 30]
+    .venv/bin/python -m bench.bench_search [--recordings 10000] [--kb 100] [--reps 30]
 
 PostgreSQL is measured too when RECORDER_TEST_PG_URL is set (in a schema made for the run and
-dropped after). ``run(...)`` returns the figures as a flat dict for ``python -m bench``.
+dropped after). When ``rg`` is not installed, GNU ``grep -r`` stands in and the figures are named
+``grep_...`` instead of ``rg_...`` (the issue's target is against ripgrep, so they carry none).
+``run(...)`` returns the figures as a flat dict for ``python -m bench``; progress goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
+import multiprocessing.util
 import os
 import random
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -28,37 +35,60 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
-from recorder.cast.model import Header
-from recorder.cast.writer import CastWriter
 from recorder.cli.pipeline import import_casts
-from recorder.index.db import make_engine, normalise_url, upgrade
+from recorder.errors import IndexStoreError
+from recorder.index.db import describe, make_engine, normalise_url, upgrade
 from recorder.index.search import search
 from recorder.index.store import Index
 
 PG_ENV = "RECORDER_TEST_PG_URL"
+#: The issue's corpus: 10,000 recordings of about 100 kB (1 GB).
+DEFAULT_RECORDINGS = 10_000
+DEFAULT_KB = 100
 #: A word that only a few recordings contain (one in RARE_EVERY).
 RARE_WORD = "quetzalcoatl"
 RARE_EVERY = 200
+#: The backends measured, in table order.
+BACKENDS = ("sqlite", "postgresql")
+#: Worker processes are spawned, not forked: the caller (``python -m bench``) may have threads.
+_MP = multiprocessing.get_context("spawn")
 
 
 @dataclass(frozen=True)
 class Probe:
-    """One measured query: what it is, how it is written for us and for grep."""
+    """One measured query: what it is, how it is written for us and for rg (fixed string or regex)."""
 
     name: str
     query: str
     kinds: tuple[str, ...]
-    grep: list[str]
+    pattern: str
+    regex: bool = False
+
+    @property
+    def key(self) -> str:
+        """The probe's part of a figure's name: ``word_common``, ``phrase``, ..."""
+        return self.name.replace(", ", "_").replace(" ", "_")
 
 
+ALL_KINDS = ("command", "output", "input")
 PROBES = (
-    Probe("word, common", "refused", ("command", "output", "input"), ["-riF", "refused"]),
-    Probe("word, rare", RARE_WORD, ("command", "output", "input"), ["-riF", RARE_WORD]),
-    Probe("phrase", '"permission denied"', ("command", "output", "input"), ["-riF", "permission denied"]),
-    Probe("prefix", "kube*", ("command", "output", "input"), ["-riE", r"\bkube"]),
-    Probe("command", "git log", ("command",), ["-riE", r"git.{0,40}log"]),
-    Probe("command, failed", "nonexistent", ("command",), ["-riF", "nonexistent"]),
+    Probe("word, common", "refused", ALL_KINDS, "refused"),
+    Probe("word, rare", RARE_WORD, ALL_KINDS, RARE_WORD),
+    Probe("phrase", '"permission denied"', ALL_KINDS, "permission denied"),
+    Probe("prefix", "kube*", ALL_KINDS, r"\bkube", regex=True),
+    Probe("command", "git log", ("command",), r"git.{0,40}log", regex=True),
+    Probe("command, failed", "nonexistent", ("command",), "nonexistent"),
 )
+
+
+def progress(phase: str, started: float, message: str) -> None:
+    """One progress line on stderr: seconds since ``started`` (a perf_counter), phase, message."""
+    print(
+        f"bench search [{time.perf_counter() - started:7.1f} s] {phase}: {message}",
+        file=sys.stderr,
+        flush=True,
+    )
+
 
 # -- generation ------------------------------------------------------------------------------------
 
@@ -164,43 +194,160 @@ def _command(rnd: random.Random, rare: bool) -> tuple[str, list[str], int]:
     return "psql -c 'select count(*) from orders'", ["ERROR:  permission denied for table orders"], 1
 
 
+#: The C string encoder json.dumps uses (ensure_ascii): quotes and escapes a str.
+_json_str = json.encoder.encode_basestring_ascii
+
+
+def event_line(t: float, code: str, data: str) -> str:
+    """One event line: exactly ``json.dumps([round(t, 6), code, data])``, at a third of the cost
+    (the generic encoder's dispatch dominates for the one-character events typing produces)."""
+    return f"[{round(t, 6)!r}, {_json_str(code)}, {_json_str(data)}]"
+
+
 def write_recording(path: Path, rnd: random.Random, size: int, rare: bool) -> int:
-    """Write one recording of about ``size`` bytes (file size); returns the file size."""
-    with open(path, "wb") as f:
-        writer = CastWriter(
-            f, Header(version=2, width=160, height=48, timestamp=1_740_000_000 + rnd.randint(0, 10**7))
-        )
-        writer.write_header()
-        t = 0.0
-        cwd = "~"
-        writer.write_event(t, "o", _prompt(rnd, cwd))
-        while writer.bytes_written < size:
-            command, lines, status = _command(rnd, rare and writer.bytes_written > size // 2)
-            for ch in command:
-                t += rnd.uniform(0.03, 0.15)
-                writer.write_event(t, "i", ch)
-                writer.write_event(t + 0.002, "o", ch)
-            t += 0.2
-            writer.write_event(t, "i", "\r")
-            body = "\r\n\x1b]133;C\x07" + "".join(line + "\r\n" for line in lines)
-            # Output arrives in chunks, as a PTY delivers it.
-            for start in range(0, len(body), 4096):
-                t += rnd.uniform(0.001, 0.02)
-                writer.write_event(t, "o", body[start : start + 4096])
-            t += rnd.uniform(0.5, 5.0)
-            writer.write_event(t, "o", f"\x1b]133;D;{status}\x07" + _prompt(rnd, cwd))
-        writer.write_event(t + 0.5, "i", "exit\r")
-        writer.write_event(t + 0.6, "x", "0")
-    return path.stat().st_size
+    """Write one asciicast v2 recording of about ``size`` bytes; returns the file size.
+
+    Lines are JSON written directly (the content is ASCII, so characters are bytes): typed
+    characters as an ``i`` event and its ``o`` echo, output in 4096-character chunks as a PTY
+    delivers it, OSC 133 prompt/command/status marks around each command.
+    """
+    header = {"version": 2, "width": 160, "height": 48, "timestamp": 1_740_000_000 + rnd.randint(0, 10**7)}
+    lines = [json.dumps(header)]
+    written = len(lines[0]) + 1
+
+    def event(t: float, code: str, data: str) -> None:
+        nonlocal written
+        line = event_line(t, code, data)
+        lines.append(line)
+        written += len(line) + 1
+
+    t = 0.0
+    cwd = "~"
+    event(t, "o", _prompt(rnd, cwd))
+    while written < size:
+        command, output, status = _command(rnd, rare and written > size // 2)
+        for ch in command:
+            t += rnd.uniform(0.03, 0.15)
+            event(t, "i", ch)
+            event(t + 0.002, "o", ch)
+        t += 0.2
+        event(t, "i", "\r")
+        body = "\r\n\x1b]133;C\x07" + "".join(line + "\r\n" for line in output)
+        for start in range(0, len(body), 4096):
+            t += rnd.uniform(0.001, 0.02)
+            event(t, "o", body[start : start + 4096])
+        t += rnd.uniform(0.5, 5.0)
+        event(t, "o", f"\x1b]133;D;{status}\x07" + _prompt(rnd, cwd))
+    event(t + 0.5, "i", "exit\r")
+    event(t + 0.6, "x", "0")
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    path.write_bytes(data)
+    return len(data)
 
 
-def generate(directory: Path, count: int, size: int, seed: int = 7) -> int:
-    """Write ``count`` recordings into ``directory``; returns their total size in bytes."""
+def _write_one(task: tuple[str, int, int, int]) -> int:
+    """Worker: recording number ``index``, from its own seed (the corpus does not depend on workers)."""
+    directory, index, size, seed = task
+    rnd = random.Random(f"{seed}:{index}")
+    return write_recording(
+        Path(directory) / f"session-{index:05d}.cast", rnd, size, rare=index % RARE_EVERY == 0
+    )
+
+
+def generate(
+    directory: Path,
+    count: int,
+    size: int,
+    seed: int = 7,
+    workers: int | None = None,
+    started: float | None = None,
+) -> int:
+    """Write ``count`` recordings into ``directory`` on all cores; returns their total size in bytes."""
     directory.mkdir(parents=True, exist_ok=True)
-    rnd = random.Random(seed)
-    return sum(
-        write_recording(directory / f"session-{i:05d}.cast", rnd, size, rare=i % RARE_EVERY == 0)
-        for i in range(count)
+    started = time.perf_counter() if started is None else started
+    workers = workers or os.cpu_count() or 1
+    tasks = [(str(directory), i, size, seed) for i in range(count)]
+    step = max(1, count // 10)
+    total = done = 0
+    with _MP.Pool(workers) as pool:
+        for written in pool.imap_unordered(
+            _write_one, tasks, chunksize=max(1, min(50, count // (workers * 20)))
+        ):
+            total += written
+            done += 1
+            if done % step == 0 or done == count:
+                progress("generate", started, f"{done}/{count} recordings, {total / 1e6:.0f} MB")
+    return total
+
+
+# -- indexing --------------------------------------------------------------------------------------
+
+_worker_index: Index | None = None
+
+
+def _init_import_worker(url: str) -> None:
+    """Worker start: its own engine and Index for the whole run, disposed when the worker exits."""
+    global _worker_index
+    engine = make_engine(url)
+    multiprocessing.util.Finalize(engine, engine.dispose, exitpriority=10)
+    _worker_index = Index(engine)
+
+
+def _import_batch(task: tuple[str, list[str]]) -> tuple[float, float, list[str]]:
+    """Worker: import a batch of files; returns (wall start, wall end, one line per file that failed)."""
+    data_dir, files = task
+    assert _worker_index is not None
+    begun = time.time()
+    report = import_casts(_worker_index, Path(data_dir), [Path(f) for f in files])
+    ended = time.time()
+    # A file imported but not (fully) indexed counts as failed too: search would not see all of it.
+    return begun, ended, [f"{r.source.name}: {r.error}" for r in report.results if r.error or not r.imported]
+
+
+def index_corpus(
+    name: str, url: str, data: Path, files: list[Path], results: dict[str, Any], started: float
+) -> None:
+    """Import and index ``files`` with one worker process per core, each on its own engine.
+
+    Wall time runs from the first worker starting its first batch to the last one finishing
+    (process start-up is not indexing); per core = corpus MB / (wall seconds x workers).
+    """
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    workers = os.cpu_count() or 1
+    # Batches taken as workers free up: the load evens out, and progress shows as batches finish.
+    per_batch = max(1, min(100, len(files) // (workers * 10)))
+    batches = [
+        (str(data), [str(f) for f in files[i : i + per_batch]]) for i in range(0, len(files), per_batch)
+    ]
+    step = max(1, len(batches) // 10)
+    first, last = float("inf"), 0.0
+    failed: list[str] = []
+    progress(f"index {name}", started, f"{len(files)} recordings, {workers} workers")
+    with _MP.Pool(workers, initializer=_init_import_worker, initargs=(url,)) as pool:
+        for n, (begun, ended, errors) in enumerate(pool.imap_unordered(_import_batch, batches), 1):
+            first, last = min(first, begun), max(last, ended)
+            failed += errors
+            if n % step == 0 or n == len(batches):
+                progress(f"index {name}", started, f"{n}/{len(batches)} batches")
+        pool.close()
+        pool.join()
+    if failed:
+        raise RuntimeError(f"{len(failed)} recordings failed to import or index on {name}: {failed[0]}")
+    total_mb = sum(f.stat().st_size for f in files) / 1e6
+    seconds = last - first
+    results[f"{name}_index_seconds"] = seconds
+    results[f"{name}_index_workers"] = workers
+    results[f"{name}_index_mb_s"] = total_mb / seconds
+    results[f"{name}_index_mb_s_per_core"] = total_mb / (seconds * workers)
+    progress(
+        f"index {name}",
+        started,
+        f"done in {seconds:.1f} s wall: {total_mb / seconds:.1f} MB/s, "
+        f"{total_mb / (seconds * workers):.1f} MB/s per core",
     )
 
 
@@ -211,15 +358,31 @@ def _latencies(fn: Callable[[], object], reps: int) -> list[float]:
     fn()  # warm caches
     samples = []
     for _ in range(reps):
-        started = time.perf_counter()
+        begun = time.perf_counter()
         fn()
-        samples.append((time.perf_counter() - started) * 1000)
+        samples.append((time.perf_counter() - begun) * 1000)
     return samples
 
 
 def _p99(samples: list[float]) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def _pg_reachable(base: str) -> str | None:
+    """None when PostgreSQL at ``base`` accepts a connection, else why not (one line)."""
+    try:
+        engine = make_engine(base)
+    except IndexStoreError as exc:
+        return str(exc)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return None
+    except sa.exc.SQLAlchemyError as exc:
+        return describe(exc)
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -237,91 +400,124 @@ def _pg_schema(base: str) -> Iterator[str]:
         admin.dispose()
 
 
-def _measure_backend(
-    name: str, url: str, data: Path, files: list[Path], reps: int, results: dict[str, Any]
-) -> None:
+def measure_queries(name: str, url: str, reps: int, results: dict[str, Any], started: float) -> None:
+    """Median and p99 of each probe through ``recorder.index.search`` (50 hits, as the CLI asks)."""
     engine = make_engine(url)
     try:
-        upgrade(engine)
         index = Index(engine)
-        started = time.perf_counter()
-        report = import_casts(index, data, files)
-        seconds = time.perf_counter() - started
-        if report.failed:
-            raise RuntimeError(f"{len(report.failed)} recordings failed to import: {report.failed[0].error}")
-        total_mb = sum(f.stat().st_size for f in files) / 1e6
-        results[f"{name}_index_seconds"] = seconds
-        results[f"{name}_index_mb_s"] = total_mb / seconds
         for probe in PROBES:
             hits = search(index, probe.query, kinds=probe.kinds, limit=50)
             samples = _latencies(lambda p=probe: search(index, p.query, kinds=p.kinds, limit=50), reps)
-            key = probe.name.replace(", ", "_").replace(" ", "_")
-            results[f"{name}_{key}_median_ms"] = statistics.median(samples)
-            results[f"{name}_{key}_p99_ms"] = _p99(samples)
-            results[f"{name}_{key}_hits"] = len(hits)
+            results[f"{name}_{probe.key}_median_ms"] = statistics.median(samples)
+            results[f"{name}_{probe.key}_p99_ms"] = _p99(samples)
+            results[f"{name}_{probe.key}_hits"] = len(hits)
+        progress(f"queries {name}", started, f"{len(PROBES)} probes x {reps} reps")
     finally:
         engine.dispose()
 
 
-def _measure_grep(directory: Path, reps: int, results: dict[str, Any]) -> None:
-    grep = shutil.which("grep")
-    if grep is None:
-        return
+def text_search_tool() -> tuple[str, str] | None:
+    """(name, path) of ripgrep, or of GNU grep when rg is not installed; None when neither is."""
+    for name in ("rg", "grep"):
+        path = shutil.which(name)
+        if path is not None:
+            return name, path
+    return None
+
+
+def _tool_argv(tool: str, path: str, probe: Probe, directory: Path) -> list[str]:
+    """How a user would search the files: ``rg -i -F word dir`` / ``rg -i -e regex dir``."""
+    if tool == "rg":
+        return [path, "-i", "-F" if not probe.regex else "-e", probe.pattern, str(directory)]
+    return [path, "-r", "-i", "-E" if probe.regex else "-F", "-e", probe.pattern, str(directory)]
+
+
+def _run_tool(argv: list[str]) -> None:
+    # Output is read through a pipe, as a terminal or a script would take it, not sent to
+    # /dev/null: GNU grep stops at the first match when it sees /dev/null, not the same work.
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        while proc.stdout.read(1 << 20):
+            pass
+        err = proc.stderr.read() if proc.stderr is not None else b""
+    if proc.returncode not in (0, 1):  # 1: nothing matched
+        raise RuntimeError(
+            f"{' '.join(argv)} failed ({proc.returncode}): {err.decode(errors='replace')[:200]}"
+        )
+
+
+def measure_tool(directory: Path, reps: int, results: dict[str, Any], started: float) -> str | None:
+    """Median and p99 of rg (or grep) for each probe over the files; returns the tool's name."""
+    found = text_search_tool()
+    if found is None:
+        progress("queries", started, "neither rg nor grep is installed: no comparison")
+        return None
+    tool, path = found
+    if tool != "rg":
+        progress("queries", started, "rg (Debian package ripgrep) is not installed: comparing with grep -r")
     for probe in PROBES:
-        argv = [grep, "-r", *probe.grep, str(directory)]
-
-        def run_grep(argv: list[str] = argv) -> None:
-            # Output is read, not sent to /dev/null: GNU grep stops at the first match when it
-            # sees /dev/null, which would not be the same work.
-            subprocess.run(argv, capture_output=True, check=False)
-
-        samples = _latencies(run_grep, reps)
-        key = probe.name.replace(", ", "_").replace(" ", "_")
-        results[f"grep_{key}_median_ms"] = statistics.median(samples)
-        results[f"grep_{key}_p99_ms"] = _p99(samples)
+        argv = _tool_argv(tool, path, probe, directory)
+        samples = _latencies(lambda a=argv: _run_tool(a), reps)
+        results[f"{tool}_{probe.key}_median_ms"] = statistics.median(samples)
+        results[f"{tool}_{probe.key}_p99_ms"] = _p99(samples)
+    progress(f"queries {tool}", started, f"{len(PROBES)} probes x {reps} reps")
+    return tool
 
 
 def run(
-    recordings: int = 1000,
-    kb: int = 100,
+    recordings: int = DEFAULT_RECORDINGS,
+    kb: int = DEFAULT_KB,
     reps: int = 30,
-    grep_reps: int = 5,
+    tool_reps: int = 5,
     pg_url: str | None = None,
     workdir: Path | None = None,
 ) -> dict[str, Any]:
     """Generate, import and index, then measure; returns flat figures (ms, seconds, MB/s, counts)."""
+    started = time.perf_counter()
     pg_url = pg_url if pg_url is not None else os.environ.get(PG_ENV)
+    if pg_url:
+        why = _pg_reachable(pg_url)
+        if why is not None:
+            progress("postgresql", started, f"cannot connect ({why}): PostgreSQL is not measured")
+            pg_url = None
     own = workdir is None
     root = Path(tempfile.mkdtemp(prefix="bench-search-")) if workdir is None else workdir
     results: dict[str, Any] = {"recordings": recordings}
     try:
         source = root / "casts"
-        total = generate(source, recordings, kb * 1000)
+        total = generate(source, recordings, kb * 1000, started=started)
         results["corpus_mb"] = total / 1e6
+        results["generate_seconds"] = time.perf_counter() - started
         files = sorted(source.glob("*.cast"))
-        _measure_backend(
-            "sqlite", f"sqlite:///{root / 'index.sqlite3'}", root / "data-sqlite", files, reps, results
-        )
+        sqlite_url = f"sqlite:///{root / 'index.sqlite3'}"
+        index_corpus("sqlite", sqlite_url, root / "data-sqlite", files, results, started)
+        results["sqlite_db_mb"] = (root / "index.sqlite3").stat().st_size / 1e6
+        measure_queries("sqlite", sqlite_url, reps, results, started)
         if pg_url:
             with _pg_schema(pg_url) as url:
-                _measure_backend("postgresql", url, root / "data-pg", files, reps, results)
-        _measure_grep(source, grep_reps, results)
-        for probe in PROBES:
-            key = probe.name.replace(", ", "_").replace(" ", "_")
-            if f"grep_{key}_median_ms" in results:
-                results[f"grep_over_sqlite_{key}"] = (
-                    results[f"grep_{key}_median_ms"] / results[f"sqlite_{key}_median_ms"]
-                )
-        results["sqlite_db_mb"] = (root / "index.sqlite3").stat().st_size / 1e6
+                index_corpus("postgresql", url, root / "data-pg", files, results, started)
+                measure_queries("postgresql", url, reps, results, started)
+        tool = measure_tool(source, tool_reps, results, started)
+        if tool is not None:
+            results["text_search_tool"] = tool
+            for backend in BACKENDS:
+                for probe in PROBES:
+                    ours = results.get(f"{backend}_{probe.key}_median_ms")
+                    if ours:
+                        results[f"{tool}_over_{backend}_{probe.key}"] = (
+                            results[f"{tool}_{probe.key}_median_ms"] / ours
+                        )
+        progress("done", started, f"{results['corpus_mb']:.0f} MB corpus")
     finally:
         if own:
             shutil.rmtree(root, ignore_errors=True)
     return results
 
 
-def print_table(results: dict[str, Any]) -> None:
-    """The figures side by side: one row per query, one column group per engine."""
-    backends = [b for b in ("sqlite", "postgresql", "grep") if f"{b}_word_common_median_ms" in results]
+def print_table(results: dict[str, Any], console: Console | None = None) -> None:
+    """The figures side by side: one row per query; sqlite, postgresql and rg columns; the ratios."""
+    tool = results.get("text_search_tool")
+    backends = [b for b in BACKENDS if f"{b}_{PROBES[0].key}_median_ms" in results]
     table = Table(
         title=f"search over {results['recordings']} recordings, {results['corpus_mb']:.0f} MB "
         "(median / p99 ms; hits capped at 50)"
@@ -329,32 +525,38 @@ def print_table(results: dict[str, Any]) -> None:
     table.add_column("query")
     for backend in backends:
         table.add_column(backend, justify="right")
+    if tool:
+        table.add_column(tool if tool == "rg" else f"{tool} (no rg)", justify="right")
+        for backend in backends:
+            table.add_column(f"{tool}/{backend}", justify="right")
     table.add_column("hits", justify="right")
     for probe in PROBES:
-        key = probe.name.replace(", ", "_").replace(" ", "_")
-        cells = [
-            f"{results[f'{b}_{key}_median_ms']:.1f} / {results[f'{b}_{key}_p99_ms']:.1f}" for b in backends
-        ]
+        key = probe.key
+        names = backends + ([tool] if tool else [])
+        cells = [f"{results[f'{b}_{key}_median_ms']:.1f} / {results[f'{b}_{key}_p99_ms']:.1f}" for b in names]
+        if tool:
+            cells += [f"{results[f'{tool}_over_{b}_{key}']:.1f}x" for b in backends]
         table.add_row(f"{probe.name}: {probe.query}", *cells, str(results.get(f"sqlite_{key}_hits", "")))
-    console = Console()
+    # Piped or captured, rich would fold the table to 80 columns; it needs about 110.
+    console = console or Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
-    for backend in ("sqlite", "postgresql"):
-        if f"{backend}_index_seconds" in results:
-            console.print(
-                f"{backend}: imported and indexed in {results[f'{backend}_index_seconds']:.1f} s "
-                f"({results[f'{backend}_index_mb_s']:.1f} MB/s)"
-            )
+    for backend in backends:
+        console.print(
+            f"{backend}: imported and indexed in {results[f'{backend}_index_seconds']:.1f} s wall by "
+            f"{results[f'{backend}_index_workers']} workers: {results[f'{backend}_index_mb_s']:.1f} MB/s, "
+            f"{results[f'{backend}_index_mb_s_per_core']:.1f} MB/s per core"
+        )
     console.print(f"sqlite index file: {results['sqlite_db_mb']:.0f} MB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_search")
-    parser.add_argument("--recordings", type=int, default=1000)
-    parser.add_argument("--kb", type=int, default=100, help="size of each recording, in kB")
+    parser.add_argument("--recordings", type=int, default=DEFAULT_RECORDINGS)
+    parser.add_argument("--kb", type=int, default=DEFAULT_KB, help="size of each recording, in kB")
     parser.add_argument("--reps", type=int, default=30)
-    parser.add_argument("--grep-reps", type=int, default=5)
+    parser.add_argument("--tool-reps", type=int, default=5, help="repetitions of each rg (or grep) run")
     args = parser.parse_args()
-    print_table(run(args.recordings, args.kb, args.reps, args.grep_reps))
+    print_table(run(args.recordings, args.kb, args.reps, args.tool_reps))
 
 
 if __name__ == "__main__":

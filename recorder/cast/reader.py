@@ -53,6 +53,9 @@ _BOM = b"\xef\xbb\xbf"
 _SKIP_CHUNK = 64 * 1024
 _US = 1_000_000
 _MIN_TIME = -MAX_TIME_SECONDS
+#: Lines and bytes read and parsed as one block (see CastReader._line_events).
+_BLOCK_LINES = 256
+_BLOCK_BYTES = 256 * 1024
 # JSON can spell lone surrogates (\ud800) that no UTF-8 consumer downstream could encode.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -160,6 +163,14 @@ def _dimension(version: int, obj: dict[str, Any], key: str, label: str) -> int:
             f"asciicast v{version} header: {label} must be a non-negative integer, got {_short(value, 40)}"
         )
     return value
+
+
+@dataclass(slots=True)
+class _LineState:
+    """Where an events() pass stands between lines: the last v2 time, the v3 running total."""
+
+    prev_time: float = 0.0
+    total_us: int = 0
 
 
 class CastReader:
@@ -438,103 +449,187 @@ class CastReader:
             yield Event(total_us / _US, "o", data)
 
     def _line_events(self) -> Iterator[Event]:
+        """v2/v3 events. Lines are read in blocks parsed as one JSON array (several times faster
+        than a parse per line); a block with anything unusual in it is read again line by line,
+        so every problem is reported exactly as the line-by-line reader would."""
         readline = self._file.readline
         limit = self.max_line_bytes
-        is_v3 = self.version == 3
-        problem = self._problem
-        skipped = ProblemKind.SKIPPED
+        # Blocks only from a file: a pipe or socket must hand each event on as soon as it arrives.
+        block_lines = _BLOCK_LINES if self._events_start is not None else 1
+        state = _LineState()
         lineno = 1
-        prev_time = 0.0
-        total_us = 0
+        block: list[bytes] = []
+        size = 0
         while True:
             raw = readline(limit + 1)
+            plain = raw[-2:] == b"]\n" and raw[0] == 0x5B  # '[' ... ']\n': a whole event line
+            if plain:
+                block.append(raw)
+                size += len(raw)
+                if len(block) < block_lines and size < _BLOCK_BYTES:
+                    continue
+            if block:
+                self.bytes_read += size
+                self.complete_bytes = self.bytes_read
+                events = self._block_events(block, lineno, state)
+                if events is None:
+                    events = []
+                    for i, line in enumerate(block, lineno + 1):
+                        event = self._line_event(line, i, state)
+                        if event is not None:
+                            events.append(event)
+                lineno += len(block)
+                block = []
+                size = 0
+                yield from events
+            if plain:
+                continue
             if not raw:
                 return
             lineno += 1
             self.bytes_read += len(raw)
-            tail = False
             if raw[-1] == 0x0A:
                 self.complete_bytes = self.bytes_read
             elif len(raw) > limit:
                 size = len(raw) + self._skip_rest_of_line()
-                problem(lineno, skipped, Reason.LINE_TOO_LONG, f"at least {size} bytes, limit {limit}")
+                self._problem(
+                    lineno, ProblemKind.SKIPPED, Reason.LINE_TOO_LONG, f"at least {size} bytes, limit {limit}"
+                )
+                size = 0
                 continue
-            else:
-                tail = True
-            if raw[0] == 0x23:  # '#'
-                if is_v3:
-                    self.comments += 1
-                else:
-                    problem(lineno, skipped, Reason.COMMENT_NOT_ALLOWED, "'#' comment lines are v3 only")
-                continue
-            try:
-                text = raw.decode("utf-8")
-                bad_utf8 = False
-            except UnicodeDecodeError:
-                text = raw.decode("utf-8", "replace")
-                bad_utf8 = True
-            if not text.strip():
-                problem(lineno, skipped, Reason.BLANK_LINE)
-                continue
-            try:
-                obj = json.loads(text)
-            except (ValueError, RecursionError) as exc:
-                if tail:
-                    self.truncated_tail = True
-                    problem(
-                        lineno, ProblemKind.TRUNCATED, Reason.TRUNCATED_TAIL, f"{len(raw)} bytes, no newline"
-                    )
-                else:
-                    detail = str(exc).splitlines()[0] if isinstance(exc, ValueError) else "nested too deeply"
-                    problem(lineno, skipped, Reason.INVALID_JSON, detail)
-                continue
-            if type(obj) is not list:
-                problem(lineno, skipped, Reason.NOT_A_LIST, _short(obj))
-                continue
-            if len(obj) != 3:
-                problem(lineno, skipped, Reason.BAD_ARITY, f"{len(obj)} elements, expected 3")
-                continue
+            event = self._line_event(raw, lineno, state)
+            if event is not None:
+                yield event
+
+    def _block_events(self, block: list[bytes], first: int, state: _LineState) -> list[Event] | None:
+        """Events of whole lines parsed as one array; None when any line needs a closer look."""
+        joined = b",".join(block)
+        if b"\\ud" in joined or b"\\uD" in joined:
+            return None  # maybe a lone surrogate: the line reader replaces and reports it
+        try:
+            objs = json.loads(b"[" + joined + b"]")
+        except (ValueError, RecursionError):
+            return None
+        # Each line starts with "[" and ends with "]": with the same count of [time, code, data]
+        # arrays as lines (no nested arrays; strings cannot span lines), each line is one event.
+        if type(objs) is not list or len(objs) != len(block):
+            return None
+        events: list[Event] = []
+        append = events.append
+        is_v3 = self.version == 3
+        prev_time, total_us = state.prev_time, state.total_us
+        # Reported only once the whole block is known good (else the line reader reports them).
+        adjusted: list[tuple[int, Reason, str]] = []
+        for i, obj in enumerate(objs):
+            if type(obj) is not list or len(obj) != 3:
+                return None
             time, code, data = obj
-            # Exact type checks: bool is an int subclass and is not a time.
-            if type(time) not in (float, int) or not _MIN_TIME <= time <= MAX_TIME_SECONDS:
-                problem(lineno, skipped, Reason.BAD_TIME, _short(time))
-                continue
-            if type(code) is not str or not code:
-                problem(lineno, skipped, Reason.BAD_CODE, _short(code))
-                continue
-            if type(data) is not str:
-                problem(lineno, skipped, Reason.BAD_DATA, _short(data))
-                continue
-            if bad_utf8:
-                problem(lineno, ProblemKind.ADJUSTED, Reason.INVALID_UTF8, "replaced with U+FFFD")
-            if b"\\ud" in raw or b"\\uD" in raw:
-                fixed_code, fixed_data = _replace_surrogates(code), _replace_surrogates(data)
-                if fixed_code != code or fixed_data != data:
-                    problem(lineno, ProblemKind.ADJUSTED, Reason.LONE_SURROGATE, "replaced with U+FFFD")
-                    code, data = fixed_code, fixed_data
+            if (
+                type(time) not in (float, int)
+                or not _MIN_TIME <= time <= MAX_TIME_SECONDS
+                or type(code) is not str
+                or not code
+                or type(data) is not str
+            ):
+                return None
             if is_v3:
                 us = round(time * _US)
                 if us < 0:
-                    problem(
-                        lineno,
-                        ProblemKind.ADJUSTED,
-                        Reason.NEGATIVE_INTERVAL,
-                        f"interval {time} clamped to 0",
+                    adjusted.append(
+                        (first + 1 + i, Reason.NEGATIVE_INTERVAL, f"interval {time} clamped to 0")
                     )
                     us = 0
                 total_us += us
-                yield Event(total_us / _US, code, data)
+                append(Event(total_us / _US, code, data))
             else:
                 if time < prev_time:
-                    problem(
-                        lineno,
-                        ProblemKind.ADJUSTED,
-                        Reason.TIME_WENT_BACKWARDS,
-                        f"time {time} clamped to {prev_time}",
+                    adjusted.append(
+                        (first + 1 + i, Reason.TIME_WENT_BACKWARDS, f"time {time} clamped to {prev_time}")
                     )
                     time = prev_time
                 prev_time = float(time)
-                yield Event(prev_time, code, data)
+                append(Event(prev_time, code, data))
+        state.prev_time, state.total_us = prev_time, total_us
+        for lineno, reason, detail in adjusted:
+            self._problem(lineno, ProblemKind.ADJUSTED, reason, detail)
+        return events
+
+    def _line_event(self, raw: bytes, lineno: int, state: _LineState) -> Event | None:
+        """The event of one line (read whole, within the limit), or None with the problem noted."""
+        problem = self._problem
+        skipped = ProblemKind.SKIPPED
+        tail = raw[-1] != 0x0A
+        if raw[0] == 0x23:  # '#'
+            if self.version == 3:
+                self.comments += 1
+            else:
+                problem(lineno, skipped, Reason.COMMENT_NOT_ALLOWED, "'#' comment lines are v3 only")
+            return None
+        try:
+            text = raw.decode("utf-8")
+            bad_utf8 = False
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", "replace")
+            bad_utf8 = True
+        if not text.strip():
+            problem(lineno, skipped, Reason.BLANK_LINE)
+            return None
+        try:
+            obj = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            if tail:
+                self.truncated_tail = True
+                problem(lineno, ProblemKind.TRUNCATED, Reason.TRUNCATED_TAIL, f"{len(raw)} bytes, no newline")
+            else:
+                detail = str(exc).splitlines()[0] if isinstance(exc, ValueError) else "nested too deeply"
+                problem(lineno, skipped, Reason.INVALID_JSON, detail)
+            return None
+        if type(obj) is not list:
+            problem(lineno, skipped, Reason.NOT_A_LIST, _short(obj))
+            return None
+        if len(obj) != 3:
+            problem(lineno, skipped, Reason.BAD_ARITY, f"{len(obj)} elements, expected 3")
+            return None
+        time, code, data = obj
+        # Exact type checks: bool is an int subclass and is not a time.
+        if type(time) not in (float, int) or not _MIN_TIME <= time <= MAX_TIME_SECONDS:
+            problem(lineno, skipped, Reason.BAD_TIME, _short(time))
+            return None
+        if type(code) is not str or not code:
+            problem(lineno, skipped, Reason.BAD_CODE, _short(code))
+            return None
+        if type(data) is not str:
+            problem(lineno, skipped, Reason.BAD_DATA, _short(data))
+            return None
+        if bad_utf8:
+            problem(lineno, ProblemKind.ADJUSTED, Reason.INVALID_UTF8, "replaced with U+FFFD")
+        if b"\\ud" in raw or b"\\uD" in raw:
+            fixed_code, fixed_data = _replace_surrogates(code), _replace_surrogates(data)
+            if fixed_code != code or fixed_data != data:
+                problem(lineno, ProblemKind.ADJUSTED, Reason.LONE_SURROGATE, "replaced with U+FFFD")
+                code, data = fixed_code, fixed_data
+        if self.version == 3:
+            us = round(time * _US)
+            if us < 0:
+                problem(
+                    lineno,
+                    ProblemKind.ADJUSTED,
+                    Reason.NEGATIVE_INTERVAL,
+                    f"interval {time} clamped to 0",
+                )
+                us = 0
+            state.total_us += us
+            return Event(state.total_us / _US, code, data)
+        if time < state.prev_time:
+            problem(
+                lineno,
+                ProblemKind.ADJUSTED,
+                Reason.TIME_WENT_BACKWARDS,
+                f"time {time} clamped to {state.prev_time}",
+            )
+            time = state.prev_time
+        state.prev_time = float(time)
+        return Event(state.prev_time, code, data)
 
     def _skip_rest_of_line(self) -> int:
         skipped = 0

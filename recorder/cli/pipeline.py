@@ -3,10 +3,11 @@
 It lives in the CLI layer because it wires two packages that must not import each other: the
 index knows nothing of terminal emulation, and replay nothing of SQL.
 
-A recording is read in three passes (the reader re-reads the file; nothing is held whole):
-typed input lines, commands (the emulator reads them off the screen), then rendered output lines,
-written to the index as they come. If the emulator gives up part way (a damaged recording), what
-was indexed so far is kept and the reason is stored with the run (``Index.indexed(id).error``).
+A recording is indexed in one pass (nothing is held whole): typed input lines come off the input
+events, and one emulator serves both the commands (read off the screen) and the rendered output
+lines; rows are written to the index in batches as they come. If the emulator gives up part way
+(a damaged recording), what the screen showed up to there and all typed input are indexed, and
+the reason is stored with the run (``Index.indexed(id).error``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from recorder.cast.model import EXIT, INPUT, OUTPUT, RESIZE, Header, Problem, ProblemKind
+from recorder.cast.model import EXIT, INPUT, OUTPUT, RESIZE, Event, Header, Problem, ProblemKind
 from recorder.cast.reader import open_cast
 from recorder.errors import CastError, RecorderError, ReplayError, UnknownConnection
 from recorder.index.models import (
@@ -34,10 +35,12 @@ from recorder.index.models import (
 )
 from recorder.index.rows import IndexedRow
 from recorder.index.store import Index
-from recorder.index.typed import typed_lines
+from recorder.index.typed import TypedLines
 from recorder.logfmt import get_logger
-from recorder.replay.commands import extract_commands
-from recorder.replay.text import output_lines
+from recorder.replay.commands import CommandTracker
+from recorder.replay.driver import run
+from recorder.replay.screen import Screen
+from recorder.replay.text import LineTracker
 from recorder.storage.local import RECORDINGS_DIR, LocalStorage
 
 log = get_logger(__name__)
@@ -58,9 +61,15 @@ _INT32 = range(-(2**31), 2**31)
 
 
 def index_recording(index: Index, conn_id: int, path: Path) -> IndexedRow | None:
-    """Index one recording file as the search rows of connection ``conn_id`` (replacing earlier ones)."""
+    """Index one recording file as the search rows of connection ``conn_id`` (replacing earlier ones).
+
+    One pass over the file: typed input is read off the input events as they go by, and one
+    emulator serves both command extraction and output text. Rows are written in batches as
+    they come, so memory stays bounded whatever the recording's length.
+    """
     writer = index.search_writer(conn_id)
     error: str | None = None
+    typed = TypedLines()
     try:
         with open_cast(path) as reader:
             header = reader.header
@@ -69,14 +78,34 @@ def index_recording(index: Index, conn_id: int, path: Path) -> IndexedRow | None
                 header = replace(
                     header, width=header.width or DEFAULT_COLS, height=header.height or DEFAULT_ROWS
                 )
-            writer.add_inputs(typed_lines(reader.events()))
+            events = _tee_input(reader.events(), typed)
+            screen: Screen | None = None
+            commands = CommandTracker()
+            lines: LineTracker | None = None
+            last = 0.0
             try:
-                writer.add_commands(extract_commands(header, reader.events()))
-                writer.add_lines(output_lines(header, reader.events()))
+                screen = Screen(header.width, header.height, collect_scrolled=True)
+                lines = LineTracker(screen)
+                for moment in run(screen, events, [commands, lines]):
+                    last = moment
+                    found = commands.take(), lines.take(), typed.take()
+                    if found[0] or found[1] or found[2]:
+                        writer.stage(*found)
             except ReplayError as exc:
                 # A damaged recording: keep what was read, say why the rest is missing.
                 error = str(exc)
                 log.warning("index.replay_failed", id=conn_id, path=str(path), error=error)
+                if screen is not None and lines is not None:
+                    # What the screen showed up to there is final: index it.
+                    commands.finish(screen, last)
+                    lines.finish(screen, last)
+                    writer.stage(commands.take(), lines.take())
+                # Typed input does not need the emulator: the rest of it is still indexed.
+                for _ in events:
+                    if typed.pending:
+                        writer.stage(inputs=typed.take())
+            typed.finish()
+            writer.stage(inputs=typed.take())
             problems = reader.problem_count
     except BaseException:
         writer.discard()
@@ -91,6 +120,14 @@ def index_recording(index: Index, conn_id: int, path: Path) -> IndexedRow | None
         problems=problems,
     )
     return row
+
+
+def _tee_input(events: Iterable[Event], typed: TypedLines) -> Iterator[Event]:
+    """``events`` unchanged, with every input event's keys fed to ``typed`` on the way."""
+    for event in events:
+        if event.code == INPUT:
+            typed.feed(event.time, event.data)
+        yield event
 
 
 def index_connection(index: Index, data_dir: Path, conn_id: int) -> IndexedRow | None:

@@ -153,6 +153,7 @@ class SearchRowWriter:
         self.generation = time.time_ns()
         self.counts = {"commands": 0, "output_lines": 0, "input_lines": 0}
         self._seq = dict.fromkeys(self.counts, 0)
+        self._staged: dict[str, list[dict[str, Any]]] = {name: [] for name in self.counts}
         self.done = False
         with transaction() as session:
             if session.get(Connection, conn_id) is None:
@@ -162,22 +163,57 @@ class SearchRowWriter:
         written = 0
         for batch in _batches(rows, self.batch_rows):
             with self._transaction() as session:
-                session.execute(sa.insert(table), batch)
-                if self._dialect == "sqlite":
-                    # The FTS5 index is fed here, in bulk (revision 0002 has no insert trigger).
-                    session.execute(
-                        _fts_insert(table.name),
-                        {
-                            "connection_id": self.connection_id,
-                            "generation": self.generation,
-                            "first": batch[0]["seq"],
-                            "last": batch[-1]["seq"],
-                        },
-                    )
+                self._insert(session, table, batch)
             written += len(batch)
             # Counted per batch: rows written before a failing source stay in this run's counts.
             self.counts[table.name] += len(batch)
         return written
+
+    def _insert(self, session: Session, table: sa.Table, batch: list[dict[str, Any]]) -> None:
+        session.execute(sa.insert(table), batch)
+        if self._dialect == "sqlite":
+            # The FTS5 index is fed here, in bulk (revision 0002 has no insert trigger).
+            session.execute(
+                _fts_insert(table.name),
+                {
+                    "connection_id": self.connection_id,
+                    "generation": self.generation,
+                    "first": batch[0]["seq"],
+                    "last": batch[-1]["seq"],
+                },
+            )
+
+    # -- rows of every kind as they come (one pass over a recording) ----------------------------
+
+    def stage(
+        self,
+        commands: Iterable[CommandLike] = (),
+        lines: Iterable[TextLike] = (),
+        inputs: Iterable[TextLike] = (),
+    ) -> None:
+        """Queue rows of any kind; once ``batch_rows`` are queued they are written in one transaction.
+
+        For a single pass over a recording, where commands, output and input come interleaved.
+        Per kind the order is kept; :meth:`commit` writes what is still queued.
+        """
+        staged = self._staged
+        staged["commands"].extend(self._command_rows(commands))
+        staged["output_lines"].extend(self._text_rows("output_lines", lines))
+        staged["input_lines"].extend(self._text_rows("input_lines", inputs))
+        if sum(len(rows) for rows in staged.values()) >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every queued row now, all kinds in one transaction."""
+        tables = [(name, rows) for name, rows in self._staged.items() if rows]
+        if not tables:
+            return
+        with self._transaction() as session:
+            for name, rows in tables:
+                self._insert(session, _TABLES[name](), rows)
+        for name, rows in tables:
+            self.counts[name] += len(rows)
+        self._staged = {name: [] for name in self.counts}
 
     def _row(self, table: str, offset: float, text: str) -> dict[str, Any]:
         seq = self._seq[table]
@@ -190,26 +226,27 @@ class SearchRowWriter:
             "text": text,
         }
 
+    def _command_rows(self, commands: Iterable[CommandLike]) -> Iterator[dict[str, Any]]:
+        for cmd in commands:
+            row = self._row("commands", cmd.offset, _clean(cmd.text))
+            row["exit_code"] = _exit_code(cmd.exit_code)
+            row["output_preview"] = _clean(cmd.output_preview)
+            row["end_offset"] = _offset(cmd.end_offset, "end_offset")
+            yield row
+
+    def _text_rows(self, table: str, lines: Iterable[TextLike]) -> Iterator[dict[str, Any]]:
+        for line in lines:
+            for piece in split_text(_clean(line.text)):
+                yield self._row(table, line.offset, piece)
+
     def add_commands(self, commands: Iterable[CommandLike]) -> int:
         """Write commands (in the order given); returns how many rows were written."""
-
-        def rows() -> Iterator[dict[str, Any]]:
-            for cmd in commands:
-                row = self._row("commands", cmd.offset, _clean(cmd.text))
-                row["exit_code"] = _exit_code(cmd.exit_code)
-                row["output_preview"] = _clean(cmd.output_preview)
-                row["end_offset"] = _offset(cmd.end_offset, "end_offset")
-                yield row
-
-        return self._write(_table(CommandEntry), rows())
+        self.flush()
+        return self._write(_table(CommandEntry), self._command_rows(commands))
 
     def _add_text(self, table: sa.Table, lines: Iterable[TextLike]) -> int:
-        def rows() -> Iterator[dict[str, Any]]:
-            for line in lines:
-                for piece in split_text(_clean(line.text)):
-                    yield self._row(table.name, line.offset, piece)
-
-        return self._write(table, rows())
+        self.flush()
+        return self._write(table, self._text_rows(table.name, lines))
 
     def add_lines(self, lines: Iterable[TextLike]) -> int:
         """Write output lines; a line over MAX_INDEXED_CHARS becomes several rows at one offset."""
@@ -223,6 +260,7 @@ class SearchRowWriter:
         """Make this run the live one and delete older rows; None if a newer run is already live."""
         if self.done:
             raise RuntimeError("this indexing run is already committed or discarded")
+        self.flush()
         self.done = True
         values: dict[str, Any] = {
             "connection_id": self.connection_id,
@@ -277,6 +315,7 @@ class SearchRowWriter:
         if self.done:
             return
         self.done = True
+        self._staged = {name: [] for name in self.counts}
         self._delete_where(lambda t: t.c.generation == self.generation)
 
     def _delete_older(self, live: int) -> None:
@@ -316,3 +355,10 @@ def _table(model: type[Any]) -> sa.Table:
     table = model.__table__
     assert isinstance(table, sa.Table)
     return table
+
+
+_TABLES: dict[str, Callable[[], sa.Table]] = {
+    "commands": lambda: _table(CommandEntry),
+    "output_lines": lambda: _table(OutputLine),
+    "input_lines": lambda: _table(InputLine),
+}

@@ -55,6 +55,11 @@ class TypedLines:
         self._prev_cr = False
         self._done: list[TypedLine] = []
 
+    @property
+    def pending(self) -> bool:
+        """Whether lines completed since the last :meth:`take` are waiting."""
+        return bool(self._done)
+
     def take(self) -> list[TypedLine]:
         """Lines completed since the last call."""
         done, self._done = self._done, []

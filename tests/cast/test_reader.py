@@ -594,3 +594,75 @@ def test_header_problem_count_survives_when_none_are_kept() -> None:
     reader = open_cast(io.BytesIO(cast(dict(V2, title=5), "junk")), max_problems=0)
     list(reader.events())
     assert reader.problems == [] and reader.problem_count == 2
+
+
+# -- block parsing (a file) and line-by-line parsing (a stream) agree ---------------------------------
+
+_GOOD = [b'[%d.5, "o", "out %d\\r\\n"]\n', b'[%d.25, "i", "key %d"]\n']
+_ODD = [
+    b'[1.0, "o", "a"], [2.0, "o", "b"]\n',  # two events on one line
+    b'[3.0, "o",\n',  # an event split over two lines...
+    b'"c"]\n',  # ...whose second half is no event either
+    b"\n",
+    b"   \n",
+    b"# a comment\n",
+    b'[1.0, "o"]\n',
+    b'[true, "o", "x"]\n',
+    b'[1.0, "", "x"]\n',
+    b'[1.0, "o", 5]\n',
+    b'{"not": "a list"}\n',
+    b'[1.0, "o", "\\ud800 lone"]\n',
+    b'[1.0, "o", "bad \xff utf8"]\n',
+    b'[0.0, "o", "time went back"]\n',
+    b'[-2.0, "o", "negative interval"]\n',
+    b'[1e99, "o", "far future"]\n',
+    b' [1.0, "o", "leading space"]\n',
+    b'[1.0, "o", "crlf"]\r\n',
+    b'[[1.0], "o", "x"]\n',
+    b'[1.0, "o", "x"]]\n',
+]
+
+
+def _both_ways(header: dict[str, Any], body: bytes, tmp_path: Path) -> tuple[Any, Any]:
+    data = json.dumps(header).encode() + b"\n" + body
+    path = tmp_path / "x.cast"
+    path.write_bytes(data)
+    with open_cast(path) as from_file:
+        file_events = list(from_file.events())
+        file_side = (file_events, from_file.problems, from_file.problem_count, from_file.comments)
+        file_bytes = (from_file.bytes_read, from_file.complete_bytes, from_file.truncated_tail)
+    stream = open_cast(io.BufferedReader(_OneWay(data)))
+    stream_events = list(stream.events())
+    stream_side = (stream_events, stream.problems, stream.problem_count, stream.comments)
+    stream_bytes = (stream.bytes_read, stream.complete_bytes, stream.truncated_tail)
+    return (file_side, file_bytes), (stream_side, stream_bytes)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    version=st.sampled_from([2, 3]),
+    picks=st.lists(st.tuples(st.booleans(), st.integers(0, 10_000)), max_size=700),
+    tail=st.sampled_from([b"", b'[9.0, "o", "no newline"]', b'[9.0, "o", "trunc']),
+)
+def test_block_parsing_of_a_file_reads_exactly_what_line_parsing_of_a_stream_reads(
+    tmp_path: Path, version: int, picks: list[tuple[bool, int]], tail: bytes
+) -> None:
+    # Files are parsed a block of lines at a time, streams a line at a time: whatever the lines,
+    # both give the same events, problems (with line numbers), comment count and byte counts.
+    lines = []
+    for i, (odd, n) in enumerate(picks):
+        if odd:
+            lines.append(_ODD[n % len(_ODD)])
+        else:
+            lines.append(_GOOD[n % 2] % (i, n))
+    header = V2 if version == 2 else V3
+    from_file, from_stream = _both_ways(header, b"".join(lines) + tail, tmp_path)
+    assert from_file == from_stream
+
+
+def test_a_large_clean_file_is_read_in_blocks_with_every_event_in_order(tmp_path: Path) -> None:
+    body = b"".join(b'[%d.5, "o", "line %d\\r\\n"]\n' % (i, i) for i in range(5000))
+    (events, problems, count, _), (size, complete, truncated) = _both_ways(V2, body, tmp_path)[0]
+    assert [e.data for e in events] == [f"line {i}\r\n" for i in range(5000)]
+    assert problems == [] and count == 0 and not truncated
+    assert size == complete == len(json.dumps(V2)) + 1 + len(body)

@@ -207,12 +207,23 @@ def test_a_missing_file_is_reported_and_the_others_still_import(index: Index, tm
 def test_damaged_recording_keeps_what_could_be_indexed(index: Index, tmp_path: Path) -> None:
     # The resize is beyond what the emulator accepts: typed input is still indexed, and the
     # reason the rest is missing is kept with the run.
-    source = _cast(tmp_path / "d.cast", (0.1, "i", "whoami\r"), (0.2, "o", "root\r\n"), (0.3, "r", "99999x5"))
+    # Input typed after the point where the emulator gave up is indexed too (one pass reads both).
+    source = _cast(
+        tmp_path / "d.cast",
+        (0.1, "i", "whoami\r"),
+        (0.2, "o", "root\r\n"),
+        (0.3, "r", "99999x5"),
+        (0.4, "o", "lost output\r\n"),
+        (0.5, "i", "hostname\r"),
+    )
     result = import_cast(index, tmp_path / "data", source)
     assert result.connection_id is not None and result.indexed is not None
     assert result.error is not None and "not searchable" in result.error
     assert result.indexed.error
     assert [h.text for h in search(index, "whoami", kinds={"input"})] == ["whoami"]
+    assert [h.text for h in search(index, "hostname", kinds={"input"})] == ["hostname"]
+    assert [h.text for h in search(index, "root", kinds={"output"})] == ["root"]
+    assert search(index, "lost", kinds={"output"}) == []
 
 
 def test_recording_with_an_unknown_size_is_emulated_at_80x24(index: Index, tmp_path: Path) -> None:
