@@ -10,13 +10,14 @@ computed here, from the hit text, so highlighting does not depend on the databas
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from recorder.errors import ConfigError
 from recorder.index.models import (
@@ -37,6 +38,14 @@ DEFAULT_SEARCH_LIMIT = 50
 MAX_SEARCH_LIMIT = MAX_LIST_LIMIT
 
 _MODELS: dict[str, type[Any]] = {"command": CommandEntry, "output": OutputLine, "input": InputLine}
+#: The IndexedRecording column counting each kind's live rows.
+_COUNTS = {"command": "command_count", "output": "line_count", "input": "input_count"}
+#: Connections read in the first window of a search (newest first); each next window is
+#: WINDOW_GROWTH times larger, so a search reads at most a few windows.
+FIRST_WINDOW = 16
+WINDOW_GROWTH = 8
+#: A word matching fewer than this many rows per hit asked for is read in one query, without windows.
+WINDOWED_FROM = 20
 _RANK = {kind: i for i, kind in enumerate(KINDS)}
 
 
@@ -74,8 +83,9 @@ def _kinds(kinds: Collection[str]) -> list[str]:
 
 
 def _statement(
-    kind: str, query: Query, dialect: str, filters: ConnectionFilter, limit: int
+    kind: str, query: Query, dialect: str, window: sa.ColumnElement[bool], lowest: int | None, limit: int
 ) -> sa.Select[Any]:
+    """The ``limit`` first hits of one kind among the connections ``window`` selects."""
     model = _MODELS[kind]
     table: sa.Table = model.__table__
     exit_code = table.c.exit_code if kind == "command" else sa.null()
@@ -94,12 +104,15 @@ def _statement(
         fts = sa.table(f"{table.name}_fts", sa.column("rowid"))
         stmt = stmt.select_from(fts).join(table, table.c.id == fts.c.rowid)
         stmt = stmt.where(sa.literal_column(fts.name).op("MATCH")(sa.bindparam("match", to_fts5(query))))
+        if lowest is not None:
+            # FTS5 seeks to this rowid: older rows of the word are not read at all.
+            stmt = stmt.where(fts.c.rowid >= lowest)
     else:
         tsquery = sa.func.to_tsquery(
             sa.literal_column("'simple'::regconfig"), sa.bindparam("tsquery", to_tsquery(query))
         )
         stmt = stmt.select_from(table).where(sa.literal_column(f"{table.name}.tsv").op("@@")(tsquery))
-    stmt = (
+    return (
         stmt.join(
             IndexedRecording,
             sa.and_(
@@ -109,7 +122,7 @@ def _statement(
         )
         .join(Connection, Connection.id == table.c.connection_id)
         .join(Shell, Shell.id == Connection.shell_pk)
-        .where(*connection_conditions(filters))
+        .where(window)
         .order_by(
             Connection.started_at.desc(),
             Connection.id.desc(),
@@ -118,7 +131,154 @@ def _statement(
         )
         .limit(limit)
     )
-    return stmt
+
+
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    """A connection's place in the search order (newest first): its start time and id."""
+
+    started_at: datetime
+    id: int
+
+    def after(self) -> sa.ColumnElement[bool]:
+        """Connections that come after this one (older, or as old with a lower id)."""
+        # The first term alone is a range on the started_at index: the database can use it.
+        return sa.and_(
+            Connection.started_at <= self.started_at,
+            sa.or_(Connection.started_at < self.started_at, Connection.id < self.id),
+        )
+
+    def through(self) -> sa.ColumnElement[bool]:
+        """Connections that come before this one, and this one."""
+        return sa.and_(
+            Connection.started_at >= self.started_at,
+            sa.or_(Connection.started_at > self.started_at, Connection.id >= self.id),
+        )
+
+
+def _indexed_connections(filters: ConnectionFilter) -> sa.Select[Any]:
+    return (
+        sa.select(Connection.started_at, Connection.id)
+        .join(Shell, Shell.id == Connection.shell_pk)
+        .join(IndexedRecording, IndexedRecording.connection_id == Connection.id)
+        .where(*connection_conditions(filters))
+    )
+
+
+def _windows(
+    session: Session, filters: ConnectionFilter, last: _Bound | None
+) -> Iterator[sa.ColumnElement[bool]]:
+    """Conditions selecting indexed connections in windows, newest first, each WINDOW_GROWTH x larger.
+
+    Windows are consecutive ranges of the search order, bounded by (started_at, id), so a window's
+    hits all sort before the next window's. ``last``, when given, is the last connection that can
+    still hold a hit worth returning: later ones are not read.
+    """
+    scope = list(connection_conditions(filters))
+    if last is not None:
+        scope.append(last.through())
+    ordered = (
+        _indexed_connections(filters)
+        .where(*scope)
+        .order_by(Connection.started_at.desc(), Connection.id.desc())
+    )
+    previous: _Bound | None = None
+    size = FIRST_WINDOW
+    while True:
+        rest = ordered if previous is None else ordered.where(previous.after())
+        end = session.execute(rest.offset(size - 1).limit(1)).first()
+        conditions = list(scope)
+        if previous is not None:
+            conditions.append(previous.after())
+        if end is None:
+            # The rest of the connections (fewer than a window): the last one.
+            yield sa.and_(sa.true(), *conditions)
+            return
+        bound = _Bound(end.started_at, end.id)
+        yield sa.and_(bound.through(), *conditions)
+        previous = bound
+        size *= WINDOW_GROWTH
+
+
+def _lowest_row(session: Session, kind: str, window: sa.ColumnElement[bool]) -> int | None:
+    """The smallest row id of ``kind`` among the window's live rows, or None when unknown.
+
+    Rows of a run are written in ``seq`` order with ever-growing ids, so each connection's
+    smallest id is its row number 0; one index lookup per connection.
+    """
+    table: sa.Table = _MODELS[kind].__table__
+    count = _COUNTS[kind]
+    first = table.alias("first_row")
+    stmt = (
+        sa.select(
+            sa.func.min(first.c.id),
+            sa.func.count(IndexedRecording.connection_id),
+            sa.func.count(first.c.id),
+        )
+        .select_from(Connection)
+        .join(Shell, Shell.id == Connection.shell_pk)
+        .join(IndexedRecording, IndexedRecording.connection_id == Connection.id)
+        .outerjoin(
+            first,
+            sa.and_(
+                first.c.connection_id == IndexedRecording.connection_id,
+                first.c.generation == IndexedRecording.generation,
+                first.c.seq == 0,
+            ),
+        )
+        .where(window, getattr(IndexedRecording, count) > 0)
+    )
+    lowest, with_rows, found = session.execute(stmt).one()
+    # Every connection with rows must have its row 0; if one does not, read without a bound.
+    return lowest if with_rows == found else None
+
+
+def _count_capped(session: Session, kind: str, query: Query, dialect: str, cap: int) -> int:
+    """How many rows of ``kind`` match, counting no further than ``cap`` (all generations)."""
+    table: sa.Table = _MODELS[kind].__table__
+    if dialect == "sqlite":
+        fts = sa.table(f"{table.name}_fts", sa.column("rowid"))
+        inner = sa.select(fts.c.rowid).where(
+            sa.literal_column(fts.name).op("MATCH")(sa.bindparam("match", to_fts5(query)))
+        )
+    else:
+        tsquery = sa.func.to_tsquery(
+            sa.literal_column("'simple'::regconfig"), sa.bindparam("tsquery", to_tsquery(query))
+        )
+        inner = sa.select(table.c.id).where(sa.literal_column(f"{table.name}.tsv").op("@@")(tsquery))
+    counted = sa.select(sa.func.count()).select_from(inner.limit(cap).subquery())
+    return int(session.execute(counted).scalar_one())
+
+
+def _kind_hits(
+    session: Session,
+    kind: str,
+    query: Query,
+    dialect: str,
+    filters: ConnectionFilter,
+    limit: int,
+    last: _Bound | None,
+) -> list[Any]:
+    """The first ``limit`` hits of one kind, reading the newest connections first.
+
+    A word in few rows is read in one query. A word in many rows is read window by window,
+    newest connections first, so its older hits are never read: windows come in the search
+    order, and once ``limit`` hits are found no later window can hold one that sorts before them.
+    """
+    scope = list(connection_conditions(filters))
+    if last is not None:
+        scope.append(last.through())
+    if _count_capped(session, kind, query, dialect, WINDOWED_FROM * limit) < WINDOWED_FROM * limit:
+        return list(
+            session.execute(_statement(kind, query, dialect, sa.and_(sa.true(), *scope), None, limit))
+        )
+    found: list[Any] = []
+    for window in _windows(session, filters, last):
+        lowest = _lowest_row(session, kind, window) if dialect == "sqlite" else None
+        found.extend(session.execute(_statement(kind, query, dialect, window, lowest, limit)))
+        if len(found) >= limit:
+            break
+    return found
 
 
 def search(
@@ -141,8 +301,13 @@ def search(
     hits: list[Hit] = []
     with index.session() as session:
         for kind in _kinds(kinds):
-            stmt = _statement(kind, parsed, index.engine.dialect.name, f, limit)
-            for row in session.execute(stmt):
+            # Once ``limit`` hits are in hand, a connection after the last of them cannot add one.
+            last = None
+            if len(hits) >= limit:
+                hits.sort(key=Hit.sort_key)
+                del hits[limit:]
+                last = _Bound(hits[-1].started_at, hits[-1].connection_id)
+            for row in _kind_hits(session, kind, parsed, index.engine.dialect.name, f, limit, last):
                 hits.append(
                     Hit(
                         connection_id=row.connection_id,
@@ -154,9 +319,10 @@ def search(
                         shell_id=row.shell_id,
                         runtime_arn=row.runtime_arn,
                         started_at=row.started_at,
-                        spans=tuple(match_spans(row.text, parsed)),
+                        spans=(),
                         seq=row.seq,
                     )
                 )
     hits.sort(key=Hit.sort_key)
-    return hits[:limit]
+    # Match spans only for the hits returned (tokenizing every candidate's text costs more).
+    return [replace(hit, spans=tuple(match_spans(hit.text, parsed))) for hit in hits[:limit]]

@@ -398,3 +398,69 @@ def test_any_parsed_query_runs_on_the_database(index: Index, text: str) -> None:
             conn.execute(
                 sa.select(sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), to_tsquery(query)))
             )
+
+
+# -- windows: newest connections are read first, and the hits are the same as reading all ----------
+
+VOCAB = ("deploy", "refused", "token", "cache", "kube", "kubectl", "rollback", "quetzal")
+
+
+def _random_sessions(seed: int, count: int) -> tuple[Session, ...]:
+    import random
+
+    rnd = random.Random(seed)
+    sessions = []
+    for n in range(count):
+        # Few distinct start times: many connections tie on started_at and are ordered by id.
+        started = T0 + timedelta(minutes=rnd.randrange(count // 3))
+
+        def words(k: int) -> str:
+            return " ".join(rnd.choice(VOCAB) for _ in range(k))
+
+        sessions.append(
+            Session(
+                rnd.choice(("alice", "bob")),
+                rnd.choice((PROD, DEV)),
+                f"shell-{n}",
+                started,
+                0,
+                tuple(Cmd(float(i), words(2)) for i in range(rnd.randrange(3))),
+                tuple(Line(rnd.uniform(0, 9), words(3)) for _ in range(rnd.randrange(6))),
+                tuple(Line(float(i), words(1)) for i in range(rnd.randrange(2))),
+            )
+        )
+    return tuple(sessions)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_windowed_search_finds_exactly_what_one_pass_over_everything_finds(
+    index: Index, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+    import random
+
+    # (recorder.index re-exports the function search under the module's name)
+    search_module = importlib.import_module("recorder.index.search")
+    sessions = _random_sessions(seed, 40)
+    ids = load(index, sessions)
+    # Re-index some older connections: their live rows now have the highest row ids, so row
+    # order no longer follows connection order (what a late import or a re-index does).
+    rnd = random.Random(seed)
+    for n in rnd.sample(range(len(ids)), 10):
+        s = sessions[n]
+        index.replace_search_rows(ids[n], s.commands, s.lines, s.inputs)
+    queries = ["refused", "kube*", '"deploy token"', "cache rollback", "quetzal", "nothing-here"]
+    filters = [None, ConnectionFilter(principal="alice"), ConnectionFilter(runtime="*dev-box")]
+    cases = [(q, f, limit) for q in queries for f in filters for limit in (1, 3, 7, 50)]
+
+    monkeypatch.setattr(search_module, "FIRST_WINDOW", 10**6)
+    whole = [search(index, q, filters=f, limit=limit) for q, f, limit in cases]
+    monkeypatch.setattr(search_module, "FIRST_WINDOW", 2)
+    monkeypatch.setattr(search_module, "WINDOW_GROWTH", 2)
+    windowed = [search(index, q, filters=f, limit=limit) for q, f, limit in cases]
+    assert windowed == whole
+    # Every word read in windows, however few its rows.
+    monkeypatch.setattr(search_module, "WINDOWED_FROM", 1)
+    assert [search(index, q, filters=f, limit=limit) for q, f, limit in cases] == whole
+    # The comparison is not vacuous: common words fill the limit, rare ones do not.
+    assert any(len(hits) == 50 for hits in whole) and any(0 < len(hits) < 7 for hits in whole)
