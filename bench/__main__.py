@@ -3,7 +3,9 @@
 Every comparison is measured side by side in the same run (direct vs proxied, database vs ripgrep),
 so the machine's noise hits both sides alike. ``--quick`` is a smoke run with small sizes. The
 search corpus is the issue's 10,000 recordings (1 GB) unless ``--recordings`` says otherwise;
-PostgreSQL is measured when RECORDER_TEST_PG_URL is set (``make bench`` sets it).
+PostgreSQL is measured when RECORDER_TEST_PG_URL is set (``make bench`` sets it): its indexing
+pipeline on the first ``--pg-index-recordings`` recordings, its search over the whole corpus (the
+SQLite index's rows, copied; see bench/bench_search.py).
 """
 
 from __future__ import annotations
@@ -90,6 +92,13 @@ def main() -> None:
         type=int,
         help=f"search corpus size (default {bench_search.DEFAULT_RECORDINGS}, the issue's 1 GB; --quick 100)",
     )
+    parser.add_argument(
+        "--pg-index-recordings",
+        type=int,
+        default=bench_search.DEFAULT_PG_INDEX_RECORDINGS,
+        help="recordings indexed through the pipeline on PostgreSQL (default %(default)s); search "
+        "there runs over a copy of the whole SQLite index",
+    )
     args = parser.parse_args()
     quick = args.quick
     results: dict[str, Any] = {}
@@ -111,7 +120,10 @@ def main() -> None:
     _section(
         "search",
         lambda: bench_search.run(
-            recordings=recordings, reps=5 if quick else 30, pg_url=os.environ.get("RECORDER_TEST_PG_URL")
+            recordings=recordings,
+            reps=5 if quick else 30,
+            pg_url=os.environ.get("RECORDER_TEST_PG_URL"),
+            pg_index_recordings=args.pg_index_recordings,
         ),
         results,
     )

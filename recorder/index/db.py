@@ -82,6 +82,11 @@ def make_engine(url: str) -> Engine:
         connect_args: dict[str, Any] = {}
         if "connect_timeout" not in parsed.query:
             connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+        # No server-side prepared statements: psycopg prepares a query run 5 times, and PostgreSQL
+        # may then plan it once for any parameters. A search's best plan depends on its words (a
+        # rare word: its GIN matches first; a common one: the newest connections first); a
+        # generic plan walked every row for a rare word (1.2 s against 3 ms planned for the word).
+        connect_args["prepare_threshold"] = None
         # pre-ping: the proxy holds the pool for days; a restarted server must not fail a write.
         return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     except (ArgumentError, NoSuchModuleError, ImportError, TypeError) as exc:

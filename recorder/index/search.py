@@ -299,7 +299,13 @@ def search(
     index = target if isinstance(target, Index) else Index(target)
     f = filters or ConnectionFilter()
     hits: list[Hit] = []
+    dialect = index.engine.dialect.name
     with index.session() as session:
+        if dialect == "postgresql":
+            # PostgreSQL guesses a rare word's rows from its statistics and, with a LIMIT in the
+            # query, may read a whole table rather than the GIN index (22 ms against 0.1 ms on
+            # 30,000 commands, measured). A search never wants to read a whole table.
+            session.execute(sa.text("SET LOCAL enable_seqscan = off"))
         for kind in _kinds(kinds):
             # Once ``limit`` hits are in hand, a connection after the last of them cannot add one.
             last = None
@@ -307,7 +313,7 @@ def search(
                 hits.sort(key=Hit.sort_key)
                 del hits[limit:]
                 last = _Bound(hits[-1].started_at, hits[-1].connection_id)
-            for row in _kind_hits(session, kind, parsed, index.engine.dialect.name, f, limit, last):
+            for row in _kind_hits(session, kind, parsed, dialect, f, limit, last):
                 hits.append(
                     Hit(
                         connection_id=row.connection_id,
