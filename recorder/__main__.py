@@ -2,4 +2,6 @@
 
 from recorder.cli.app import main
 
-main()
+# Guarded: a spawned child process (the proxy's indexer) imports this module under another name.
+if __name__ == "__main__":
+    main()

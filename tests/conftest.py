@@ -15,6 +15,22 @@ from tests.procs import RunningProcess, start_runtime
 os.environ.setdefault("RECORDER_RUNTIME_NO_USER_RC", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Commands run without --data-dir use a directory of the test run, never the user's own.
+
+    (The user's index may be at an older revision, or hold real recordings.) Tests that need a
+    particular directory set RECORDER_DATA_DIR or --data-dir themselves.
+    """
+    before = os.environ.get("RECORDER_DATA_DIR")
+    os.environ["RECORDER_DATA_DIR"] = str(tmp_path_factory.mktemp("default-data-dir"))
+    yield
+    if before is None:
+        os.environ.pop("RECORDER_DATA_DIR", None)
+    else:
+        os.environ["RECORDER_DATA_DIR"] = before
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty HOME, so the user's own ~/.bashrc does not shape the shells."""

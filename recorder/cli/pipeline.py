@@ -13,18 +13,24 @@ the reason is stored with the run (``Index.indexed(id).error``).
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection as MpConnection
+from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any
 
 from recorder.cast.model import EXIT, INPUT, OUTPUT, RESIZE, Event, Header, Problem, ProblemKind
 from recorder.cast.reader import open_cast
 from recorder.errors import CastError, RecorderError, ReplayError, UnknownConnection
+from recorder.index.db import make_engine
 from recorder.index.models import (
     COUNTER_NAMES,
     MAX_ARN,
@@ -36,6 +42,7 @@ from recorder.index.models import (
 from recorder.index.rows import IndexedRow
 from recorder.index.store import Index
 from recorder.index.typed import TypedLines
+from recorder.logfmt import configure as configure_logging
 from recorder.logfmt import get_logger
 from recorder.replay.commands import CommandTracker
 from recorder.replay.driver import run
@@ -120,6 +127,119 @@ def index_recording(index: Index, conn_id: int, path: Path) -> IndexedRow | None
         problems=problems,
     )
     return row
+
+
+class BackgroundIndexer:
+    """Indexes finished recordings one at a time in a child process running at a lower priority.
+
+    Not a thread of the proxy: Python code in a thread shares the proxy's interpreter lock with
+    the relay and the recording writers, and indexing a large recording (a 100 MB burst is one
+    very long line) held it long enough for a writer to stall past its limit and fail its
+    session closed. A separate, niced process only takes CPU the proxy leaves over.
+
+    :meth:`close` stops the child at once, even mid-recording: a run that does not commit leaves
+    the live rows as they were, and the proxy indexes what was left at its next start.
+    """
+
+    def __init__(self, db_url: str, data_dir: Path, log_level: str = "INFO") -> None:
+        self._db_url = db_url
+        self._data_dir = data_dir
+        self._log_level = log_level
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._process: SpawnProcess | None = None
+        self._pipe: MpConnection | None = None
+        self._closed = False
+
+    def _child(self) -> MpConnection:
+        if self._process is None or not self._process.is_alive() or self._pipe is None:
+            self._reap()
+            ours, theirs = self._context.Pipe()
+            process = self._context.Process(
+                target=_indexer_main,
+                args=(theirs, self._db_url, self._log_level),
+                name="recorder-indexer",
+                daemon=True,
+            )
+            process.start()
+            theirs.close()
+            self._process, self._pipe = process, ours
+        return self._pipe
+
+    def _reap(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.terminate()
+            self._process.join(INDEXER_STOP_SECONDS)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+        self._process = self._pipe = None
+
+    def index(self, conn_id: int) -> None:
+        """Index connection ``conn_id`` for search; blocks (without the GIL) until it is done.
+
+        Raises what indexing raised, or IndexerStopped when the child died or was stopped.
+        """
+        with self._lock:
+            if self._closed:
+                raise IndexerStopped(conn_id)
+            pipe = self._child()
+            try:
+                pipe.send((str(self._data_dir), conn_id))
+                ok, outcome = pipe.recv()
+            except (EOFError, OSError) as exc:
+                # The child died (killed, out of memory) or close() stopped it.
+                self._reap()
+                raise IndexerStopped(conn_id) from exc
+        if not ok:
+            raise outcome
+
+    def close(self) -> None:
+        """Stop the child now (a job under way is cut short); later calls to index() raise."""
+        self._closed = True
+        process = self._process
+        if process is not None and process.is_alive():
+            # Not under the lock: index() holds it while it waits on the child.
+            process.terminate()
+        with self._lock:
+            self._reap()
+
+
+class IndexerStopped(RecorderError):
+    """The indexer process stopped before it indexed a connection (it is indexed at next start)."""
+
+    def __init__(self, conn_id: int) -> None:
+        super().__init__(f"connection {conn_id} not indexed: the indexer process stopped")
+
+
+#: How much lower than the proxy the indexer runs (added to its nice value).
+INDEXER_NICENESS = 10
+#: How long a stopped indexer may take to exit before it is killed.
+INDEXER_STOP_SECONDS = 5.0
+
+
+def _indexer_main(pipe: MpConnection, db_url: str, log_level: str) -> None:
+    """The indexer process: lower priority, the proxy's log format, its own engine; one job at a time."""
+    with suppress(OSError):
+        os.nice(INDEXER_NICENESS)
+    configure_logging(log_level)
+    index = Index(make_engine(db_url))
+    while True:
+        try:
+            data_dir, conn_id = pipe.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        try:
+            index_connection(index, Path(data_dir), conn_id)
+            pipe.send((True, None))
+        except Exception as exc:  # noqa: BLE001 - sent back to the proxy, which logs it
+            try:
+                pipe.send((False, exc))
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                pipe.send((False, RecorderError(f"indexing connection {conn_id} failed: {exc!r}")))
 
 
 def _tee_input(events: Iterable[Event], typed: TypedLines) -> Iterator[Event]:

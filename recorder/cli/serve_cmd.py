@@ -20,11 +20,12 @@ from recorder.cli.common import (
     fail,
     parse_listen,
 )
-from recorder.cli.pipeline import index_connection
+from recorder.cli.pipeline import BackgroundIndexer, IndexerStopped
 from recorder.cli.shell_cmd import LOCAL_TOKEN_FILE
 from recorder.errors import RecorderError
 from recorder.index.db import make_engine, upgrade
 from recorder.index.store import Index
+from recorder.logfmt import get_logger
 from recorder.proxy.auth import (
     AUTH_MODES,
     Authenticator,
@@ -44,6 +45,8 @@ from recorder.proxy.upstream import (
     Upstream,
     WebSocketUpstream,
 )
+
+log = get_logger(__name__)
 
 
 def serve(
@@ -225,11 +228,17 @@ def serve(
         mask_secrets=mask_secrets,
     )
 
-    def index_for_search(conn_id: int) -> None:
-        # After each connection: its commands, output text and typed input go to the search index.
-        index_connection(index, directory, conn_id)
+    # After each connection: its commands, output text and typed input go to the search index,
+    # in a child process (see BackgroundIndexer), one recording at a time.
+    indexer = BackgroundIndexer(url, directory, log_level)
 
-    server = ProxyServer(settings, target, index, on_finished=index_for_search)
+    def index_for_search(conn_id: int) -> None:
+        try:
+            indexer.index(conn_id)
+        except IndexerStopped:
+            log.info("index.deferred", id=conn_id, why="proxy stopping; indexed at next start")
+
+    server = ProxyServer(settings, target, index, on_finished=index_for_search, on_stop=indexer.close)
 
     def ready(srv: ProxyServer) -> None:
         typer.echo(f"listening on ws://{host}:{srv.port}", err=True)
@@ -241,6 +250,8 @@ def serve(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot listen on {listen}: {exc.strerror}") from None
+    finally:
+        indexer.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -97,13 +97,18 @@ def split_text(text: str, limit: int = MAX_INDEXED_CHARS) -> list[str]:
     """``text`` in pieces of at most ``limit`` characters, cut after a space where there is one."""
     if limit < 1:
         raise ValueError(f"limit must be positive, not {limit}")
+    if len(text) <= limit:
+        return [text]
+    # Positions, not re-slicing the rest each time: a 100 MB line (a burst with no newline)
+    # must cost one pass, not one copy of the remainder per piece.
     pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind(" ", limit // 2, limit)
-        cut = limit if cut < 0 else cut + 1
-        pieces.append(text[:cut])
-        text = text[cut:]
-    pieces.append(text)
+    start = 0
+    while len(text) - start > limit:
+        cut = text.rfind(" ", start + limit // 2, start + limit)
+        cut = start + limit if cut < 0 else cut + 1
+        pieces.append(text[start:cut])
+        start = cut
+    pieces.append(text[start:])
     return pieces
 
 

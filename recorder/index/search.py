@@ -6,6 +6,14 @@ each connection's rows, with the same connection filters as ``Index.list_connect
 newest connection first, then in time order within a connection (ties: commands, output, input,
 then row order), so both databases return the same list for the same data. Match spans are
 computed here, from the hit text, so highlighting does not depend on the database either.
+
+Speed: a search returns the first ``limit`` hits, newest connections first. A word in few rows
+is read in one query. A word in many rows is read in windows of connections, newest first
+(16, then 8x more each time), and a window's rows are found from its smallest row id up
+(FTS5 seeks there; rows get ever-growing ids, and a proxy indexes recordings as they end, so
+new connections hold the highest ids). Its older hits are never read, so a common word costs
+about what a rare one does however many months are indexed. Recordings imported out of time
+order only make the windows wider, never the result different.
 """
 
 from __future__ import annotations

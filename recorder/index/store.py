@@ -504,6 +504,20 @@ class Index:
         with self._transaction() as session:
             return [_row(conn, shell) for conn, shell in session.execute(query).tuples()]
 
+    def unindexed_connections(self) -> list[int]:
+        """Ids of connections that ended but were never indexed for search, oldest first.
+
+        A proxy stopped while indexing (or killed) leaves some; the next one indexes them.
+        """
+        query = (
+            sa.select(Connection.id)
+            .outerjoin(IndexedRecording, IndexedRecording.connection_id == Connection.id)
+            .where(Connection.status != ConnectionStatus.ACTIVE, IndexedRecording.connection_id.is_(None))
+            .order_by(Connection.id)
+        )
+        with self._transaction() as session:
+            return list(session.scalars(query))
+
     def mark_interrupted(
         self,
         conn_id: int,

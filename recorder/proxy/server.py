@@ -142,6 +142,7 @@ class ProxyServer:
         index: Index,
         *,
         on_finished: Callable[[int], None] | None = None,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.upstream = upstream
@@ -149,6 +150,8 @@ class ProxyServer:
         # Post-processing of a finished recording (command extraction, text indexing): CPU work that
         # must stay off the relay path, so it runs one job at a time in its own thread.
         self._on_finished = on_finished
+        #: Called at shutdown before post-processing is waited for: it may cut a long job short.
+        self._on_stop = on_stop
         self._post = ThreadPoolExecutor(max_workers=1, thread_name_prefix="post-process")
         self.storage = LocalStorage(settings.data_dir)
         #: The recordings' signing key, loaded (or made) by start().
@@ -174,8 +177,10 @@ class ProxyServer:
         self.signer = await asyncio.to_thread(load_or_create_signing_key, self.settings.data_dir / KEY_FILE)
         recovered = await asyncio.to_thread(self.recover)
         if self._on_finished is not None:
-            # What a killed proxy recorded up to its last flush is indexed like any other recording.
-            for conn_id in recovered:
+            # What a killed proxy recorded up to its last flush is indexed like any other recording,
+            # and so is what a stopped one had not indexed yet.
+            unindexed = await asyncio.to_thread(self.index.unindexed_connections)
+            for conn_id in dict.fromkeys([*recovered, *unindexed]):
                 self._post.submit(self._post_process, conn_id)
         await self.upstream.start()
         self._server = await serve(
@@ -544,8 +549,11 @@ class ProxyServer:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
         await self.upstream.stop()
-        # Let queued post-processing finish: the index is then complete for every recording.
-        await asyncio.to_thread(self._post.shutdown, wait=True)
+        # Post-processing is not waited for: indexing a long recording can take minutes. What it
+        # had not finished is indexed at the next start (Index.unindexed_connections).
+        if self._on_stop is not None:
+            self._on_stop()
+        await asyncio.to_thread(self._post.shutdown, wait=True, cancel_futures=True)
         self._stopped.set()
 
     async def run_until_signalled(self, ready: Callable[[ProxyServer], None] | None = None) -> None:

@@ -18,7 +18,10 @@ from recorder.cast.writer import CastWriter
 from recorder.cli.pipeline import (
     IMPORT_RUNTIME_ARN,
     IMPORTED_DIR,
+    INDEXER_NICENESS,
     REPORTED_PROBLEMS,
+    BackgroundIndexer,
+    IndexerStopped,
     import_cast,
     import_casts,
     index_connection,
@@ -263,3 +266,91 @@ def test_index_connection_is_idempotent(index: Index, tmp_path: Path) -> None:
 def test_index_connection_of_an_unknown_id_is_refused(index: Index, tmp_path: Path) -> None:
     with pytest.raises(UnknownConnection):
         index_connection(index, tmp_path, 4242)
+
+
+# -- the proxy's indexer: a child process -----------------------------------------------------------
+
+
+def test_background_indexer_indexes_in_a_lower_priority_child_and_survives_its_death(
+    tmp_path: Path,
+) -> None:
+    import multiprocessing
+    import signal
+
+    url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    index = Index(engine)
+    data = tmp_path / "data"
+    result = import_cast(index, data, _cast(tmp_path / "a.cast", (0.1, "o", "first run\r\n")))
+    assert result.connection_id is not None and result.indexed is not None
+    conn_id = result.connection_id
+    indexer = BackgroundIndexer(url, data, "WARNING")
+    try:
+        indexer.index(conn_id)
+        again = index.indexed(conn_id)
+        assert again is not None and again.generation > result.indexed.generation
+        assert [h.text for h in search(index, "first")] == ["first run"]
+
+        (child,) = multiprocessing.active_children()
+        assert child.pid is not None and child.pid != os.getpid()
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) >= min(
+            19, os.getpriority(os.PRIO_PROCESS, 0) + INDEXER_NICENESS
+        )
+        # Errors come back from the child as themselves.
+        with pytest.raises(UnknownConnection):
+            indexer.index(conn_id + 1000)
+
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(10)
+        indexer.index(conn_id)  # a new child takes over
+        latest = index.indexed(conn_id)
+        assert latest is not None and latest.generation > again.generation
+        (second,) = multiprocessing.active_children()
+        assert second.pid != child.pid
+    finally:
+        indexer.close()
+        engine.dispose()
+    assert multiprocessing.active_children() == []
+    with pytest.raises(IndexerStopped):
+        indexer.index(conn_id)
+
+
+def test_closing_the_background_indexer_cuts_a_long_job_short(tmp_path: Path) -> None:
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    index = Index(engine)
+    data = tmp_path / "data"
+    # Long enough to index that close() lands while the child is at it.
+    lines = [(i * 0.001, "o", f"line {i} of a long burst\r\n") for i in range(200_000)]
+    result = import_cast(index, data, _cast(tmp_path / "long.cast", *lines))
+    assert result.connection_id is not None and result.indexed is not None
+    indexer = BackgroundIndexer(url, data, "WARNING")
+    outcome: list[BaseException | None] = []
+
+    def job() -> None:
+        try:
+            indexer.index(result.connection_id or 0)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            outcome.append(exc)
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    time.sleep(1.0)
+    started = time.monotonic()
+    indexer.close()
+    worker.join(30)
+    try:
+        assert not worker.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], IndexerStopped)
+        assert time.monotonic() - started < 10
+        # The cut-short run changed nothing searches see: the import's run is still the live one.
+        live = index.indexed(result.connection_id)
+        assert live is not None and live.generation == result.indexed.generation
+        assert len(search(index, '"line 199999"')) == 1
+    finally:
+        engine.dispose()

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recorder.errors import UnknownConnection
 from recorder.index.models import MAX_INDEXED_CHARS
@@ -193,6 +195,30 @@ def test_split_text_cuts_after_spaces_and_keeps_every_character() -> None:
     assert split_text("x" * 25, limit=10) == ["x" * 10, "x" * 10, "x" * 5]
     with pytest.raises(ValueError):
         split_text("x", limit=0)
+
+
+@given(
+    text=st.text(alphabet=st.sampled_from("ab "), max_size=300),
+    limit=st.integers(1, 40),
+)
+def test_split_text_pieces_rejoin_fit_the_limit_and_cut_after_a_space_when_they_can(
+    text: str, limit: int
+) -> None:
+    pieces = split_text(text, limit=limit)
+    assert "".join(pieces) == text
+    assert all(len(p) <= limit for p in pieces)
+    for piece in pieces[:-1]:
+        # A cut falls after a space when the second half of the window has one.
+        if " " in piece[limit // 2 : limit] or len(piece) < limit:
+            assert piece.endswith(" ")
+
+
+def test_split_text_of_a_huge_line_is_linear() -> None:
+    # 50 MB with no space: re-slicing the rest for every piece would copy ~80 GB.
+    text = "x" * 50_000_000
+    pieces = split_text(text)
+    assert len(pieces) == -(-len(text) // MAX_INDEXED_CHARS)
+    assert sum(len(p) for p in pieces) == len(text)
 
 
 def test_sqlite_full_text_index_stays_consistent_with_its_tables(index: Index) -> None:

@@ -367,3 +367,22 @@ async def test_default_upstream_is_the_embedded_runtime(tmp_path: Path) -> None:
         assert "embedded-42" in out
         (row,) = s.finished()
         assert row.upstream == "local" and row.exit_code == 5
+
+
+async def test_a_stopping_proxy_cuts_indexing_short_and_the_next_one_indexes_what_was_left(
+    tmp_path: Path,
+) -> None:
+    # Indexing runs in a child process; stopping the proxy stops it at once rather than waiting
+    # (a long recording takes many seconds to index), and the next start catches up.
+    with stack(tmp_path) as s:
+        async with shell(s.url) as ws:
+            await ws.send(encode(Channel.STDIN, b"stty -echo; seq 1 1500000; exit 0\r"))
+            out, _ = await collect(ws)
+        assert b"\r\n1500000\r\n" in out
+        (row,) = s.finished()
+    # The proxy exited (stack waits for it) without indexing 1.5 million lines first.
+    assert s.index.indexed(row.id) is None, "expected indexing to be cut short by the stop"
+    with stack(tmp_path) as again:
+        wait_until(lambda: again.index.indexed(row.id) is not None, 120, "the next proxy to index it")
+        hits = search(again.index, "1499999", kinds={"output"})
+        assert [(h.connection_id, h.text) for h in hits] == [(row.id, "1499999")]
