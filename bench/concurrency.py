@@ -105,7 +105,9 @@ def _p99(values: list[float]) -> float:
 def echo(levels: tuple[int, ...] = (1, 50, 200), seconds: float = 6.0) -> dict[str, Any]:
     """Echo round trips at each level of concurrently typing sessions, direct and proxied."""
     results: dict[str, Any] = {}
-    live = str(max(levels) * 2 + 10)
+    # A closed client leaves its shell alive and detached (as AgentCore does), so every shell
+    # opened at every level, direct and proxied, counts against the runtime's limit.
+    live = str(2 * sum(levels) + 10)
     with tempfile.TemporaryDirectory() as tmp:
         with recorder_started(
             "runtime", "--listen", "127.0.0.1:0", "--shell", "cat", "--max-live-shells", live
