@@ -210,12 +210,14 @@ class SearchRowWriter:
 
     def flush(self) -> None:
         """Write every queued row now, all kinds in one transaction."""
+        if any(self._staged.values()):
+            with self._transaction() as session:
+                self._flush_into(session)
+
+    def _flush_into(self, session: Session) -> None:
         tables = [(name, rows) for name, rows in self._staged.items() if rows]
-        if not tables:
-            return
-        with self._transaction() as session:
-            for name, rows in tables:
-                self._insert(session, _TABLES[name](), rows)
+        for name, rows in tables:
+            self._insert(session, _TABLES[name](), rows)
         for name, rows in tables:
             self.counts[name] += len(rows)
         self._staged = {name: [] for name in self.counts}
@@ -265,15 +267,16 @@ class SearchRowWriter:
         """Make this run the live one and delete older rows; None if a newer run is already live."""
         if self.done:
             raise RuntimeError("this indexing run is already committed or discarded")
-        self.flush()
-        self.done = True
+        # One transaction writes the rows still queued, makes the run live and takes the first
+        # pass of deletes (SQLite has one writer: fewer, fuller transactions wait on each other less).
+        staged = {name: len(rows) for name, rows in self._staged.items()}
         values: dict[str, Any] = {
             "connection_id": self.connection_id,
             "generation": self.generation,
             "indexed_at": datetime.now(UTC),
-            "command_count": self.counts["commands"],
-            "line_count": self.counts["output_lines"],
-            "input_count": self.counts["input_lines"],
+            "command_count": self.counts["commands"] + staged["commands"],
+            "line_count": self.counts["output_lines"] + staged["output_lines"],
+            "input_count": self.counts["input_lines"] + staged["input_lines"],
             "problem_count": max(0, problem_count),
             "error": error,
         }
@@ -297,11 +300,14 @@ class SearchRowWriter:
         with self._transaction() as session:
             if session.get(Connection, self.connection_id) is None:
                 raise UnknownConnection(self.connection_id)
+            self._flush_into(session)
             session.execute(stmt)
             live = session.execute(
                 sa.select(table.c.generation).where(table.c.connection_id == self.connection_id)
             ).scalar_one()
-        self._delete_older(live)
+            left = self._delete_batch(session, self._older(live), _SEARCH_TABLES)
+        self.done = True
+        self._delete_where(self._older(live), left)
         if live != self.generation:
             log.info("index.run_superseded", id=self.connection_id, generation=self.generation)
             return None
@@ -323,28 +329,43 @@ class SearchRowWriter:
         self._staged = {name: [] for name in self.counts}
         self._delete_where(lambda t: t.c.generation == self.generation)
 
-    def _delete_older(self, live: int) -> None:
+    def _older(self, live: int) -> Callable[[sa.Table], sa.ColumnElement[bool]]:
+        """Rows to delete once ``live`` is the live generation."""
         if live == self.generation:
-            self._delete_where(lambda t: t.c.generation < live)
-        else:
-            # This run lost to a newer one: its own rows go too.
-            self._delete_where(lambda t: sa.or_(t.c.generation < live, t.c.generation == self.generation))
+            return lambda t: t.c.generation < live
+        # This run lost to a newer one: its own rows go too.
+        return lambda t: sa.or_(t.c.generation < live, t.c.generation == self.generation)
 
-    def _delete_where(self, condition: Callable[[sa.Table], sa.ColumnElement[bool]]) -> None:
-        for model in (CommandEntry, OutputLine, InputLine):
-            table = _table(model)
-            while True:
-                doomed = (
-                    sa.select(table.c.id)
-                    .where(table.c.connection_id == self.connection_id, condition(table))
-                    .limit(self.batch_rows)
-                    .scalar_subquery()
-                )
-                with self._transaction() as session:
-                    result = session.execute(sa.delete(table).where(table.c.id.in_(doomed)))
-                    deleted = cast(sa.CursorResult[Any], result).rowcount
-                if not deleted:
-                    break
+    def _delete_batch(
+        self,
+        session: Session,
+        condition: Callable[[sa.Table], sa.ColumnElement[bool]],
+        tables: tuple[sa.Table, ...],
+    ) -> tuple[sa.Table, ...]:
+        """Delete up to batch_rows matching rows per table; returns the tables that may have more."""
+        more = []
+        for table in tables:
+            doomed = (
+                sa.select(table.c.id)
+                .where(table.c.connection_id == self.connection_id, condition(table))
+                .limit(self.batch_rows)
+                .scalar_subquery()
+            )
+            result = session.execute(sa.delete(table).where(table.c.id.in_(doomed)))
+            if cast(sa.CursorResult[Any], result).rowcount:
+                more.append(table)
+        return tuple(more)
+
+    def _delete_where(
+        self,
+        condition: Callable[[sa.Table], sa.ColumnElement[bool]],
+        tables: tuple[sa.Table, ...] | None = None,
+    ) -> None:
+        """Delete matching rows of this connection, a batch per transaction, until none are left."""
+        left = _SEARCH_TABLES if tables is None else tables
+        while left:
+            with self._transaction() as session:
+                left = self._delete_batch(session, condition, left)
 
 
 def _fts_insert(table: str) -> sa.TextClause:
@@ -361,6 +382,8 @@ def _table(model: type[Any]) -> sa.Table:
     assert isinstance(table, sa.Table)
     return table
 
+
+_SEARCH_TABLES = (_table(CommandEntry), _table(OutputLine), _table(InputLine))
 
 _TABLES: dict[str, Callable[[], sa.Table]] = {
     "commands": lambda: _table(CommandEntry),
