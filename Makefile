@@ -36,10 +36,10 @@ bench-deps:
 	@bash scripts/install-test-deps.sh ripgrep
 
 # PostgreSQL is measured too; `make bench RECORDER_TEST_PG_URL=` skips it, another URL moves it.
-bench: RECORDER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 bench: $(STAMP) bench-deps
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	RECORDER_TEST_PG_URL='$(RECORDER_TEST_PG_URL)' $(BIN)/python -m bench $(BENCH_ARGS)
+	RECORDER_TEST_PG_URL="$${RECORDER_TEST_PG_URL-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
+		$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
