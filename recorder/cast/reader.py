@@ -172,6 +172,27 @@ class _LineState:
     prev_time: float = 0.0
     total_us: int = 0
 
+    def absolute(self, time: float, is_v3: bool) -> tuple[float, tuple[Reason, str] | None]:
+        """An event's absolute time from its written one, and the adjustment made, if any.
+
+        v3 times are intervals, summed in whole microseconds (a negative one counts as 0); v2
+        times are absolute, and one earlier than the last is clamped to it.
+        """
+        if is_v3:
+            us = round(time * _US)
+            adjusted = None
+            if us < 0:
+                adjusted = (Reason.NEGATIVE_INTERVAL, f"interval {time} clamped to 0")
+                us = 0
+            self.total_us += us
+            return self.total_us / _US, adjusted
+        adjusted = None
+        if time < self.prev_time:
+            adjusted = (Reason.TIME_WENT_BACKWARDS, f"time {time} clamped to {self.prev_time}")
+            time = self.prev_time
+        self.prev_time = float(time)
+        return self.prev_time, adjusted
+
 
 class CastReader:
     """An open recording: ``header`` at once, then ``events()`` streamed with absolute times."""
@@ -517,9 +538,11 @@ class CastReader:
         events: list[Event] = []
         append = events.append
         is_v3 = self.version == 3
-        prev_time, total_us = state.prev_time, state.total_us
+        # A copy: a block that turns out bad leaves the pass's state as it was.
+        local = _LineState(state.prev_time, state.total_us)
+        absolute = local.absolute
         # Reported only once the whole block is known good (else the line reader reports them).
-        adjusted: list[tuple[int, Reason, str]] = []
+        adjusted: list[tuple[int, tuple[Reason, str]]] = []
         for i, obj in enumerate(objs):
             if type(obj) is not list or len(obj) != 3:
                 return None
@@ -532,25 +555,12 @@ class CastReader:
                 or type(data) is not str
             ):
                 return None
-            if is_v3:
-                us = round(time * _US)
-                if us < 0:
-                    adjusted.append(
-                        (first + 1 + i, Reason.NEGATIVE_INTERVAL, f"interval {time} clamped to 0")
-                    )
-                    us = 0
-                total_us += us
-                append(Event(total_us / _US, code, data))
-            else:
-                if time < prev_time:
-                    adjusted.append(
-                        (first + 1 + i, Reason.TIME_WENT_BACKWARDS, f"time {time} clamped to {prev_time}")
-                    )
-                    time = prev_time
-                prev_time = float(time)
-                append(Event(prev_time, code, data))
-        state.prev_time, state.total_us = prev_time, total_us
-        for lineno, reason, detail in adjusted:
+            at, adjustment = absolute(time, is_v3)
+            if adjustment is not None:
+                adjusted.append((first + 1 + i, adjustment))
+            append(Event(at, code, data))
+        state.prev_time, state.total_us = local.prev_time, local.total_us
+        for lineno, (reason, detail) in adjusted:
             self._problem(lineno, ProblemKind.ADJUSTED, reason, detail)
         return events
 
@@ -608,28 +618,10 @@ class CastReader:
             if fixed_code != code or fixed_data != data:
                 problem(lineno, ProblemKind.ADJUSTED, Reason.LONE_SURROGATE, "replaced with U+FFFD")
                 code, data = fixed_code, fixed_data
-        if self.version == 3:
-            us = round(time * _US)
-            if us < 0:
-                problem(
-                    lineno,
-                    ProblemKind.ADJUSTED,
-                    Reason.NEGATIVE_INTERVAL,
-                    f"interval {time} clamped to 0",
-                )
-                us = 0
-            state.total_us += us
-            return Event(state.total_us / _US, code, data)
-        if time < state.prev_time:
-            problem(
-                lineno,
-                ProblemKind.ADJUSTED,
-                Reason.TIME_WENT_BACKWARDS,
-                f"time {time} clamped to {state.prev_time}",
-            )
-            time = state.prev_time
-        state.prev_time = float(time)
-        return Event(state.prev_time, code, data)
+        at, adjustment = state.absolute(time, self.version == 3)
+        if adjustment is not None:
+            problem(lineno, ProblemKind.ADJUSTED, *adjustment)
+        return Event(at, code, data)
 
     def _skip_rest_of_line(self) -> int:
         skipped = 0

@@ -217,7 +217,7 @@ class SearchRowWriter:
     def _flush_into(self, session: Session) -> None:
         tables = [(name, rows) for name, rows in self._staged.items() if rows]
         for name, rows in tables:
-            self._insert(session, _TABLES[name](), rows)
+            self._insert(session, _TABLES[name], rows)
         for name, rows in tables:
             self.counts[name] += len(rows)
         self._staged = {name: [] for name in self.counts}
@@ -385,8 +385,5 @@ def _table(model: type[Any]) -> sa.Table:
 
 _SEARCH_TABLES = (_table(CommandEntry), _table(OutputLine), _table(InputLine))
 
-_TABLES: dict[str, Callable[[], sa.Table]] = {
-    "commands": lambda: _table(CommandEntry),
-    "output_lines": lambda: _table(OutputLine),
-    "input_lines": lambda: _table(InputLine),
-}
+#: The search tables by name (the keys of SearchRowWriter.counts).
+_TABLES = {table.name: table for table in _SEARCH_TABLES}

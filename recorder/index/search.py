@@ -90,6 +90,24 @@ def _kinds(kinds: Collection[str]) -> list[str]:
     return [k for k in KINDS if k in kinds]
 
 
+def _match(
+    kind: str, query: Query, dialect: str
+) -> tuple[sa.FromClause, sa.ColumnElement[Any], sa.ColumnElement[bool]]:
+    """Where ``query`` is matched for one kind: the table read, its row id column, the condition.
+
+    SQLite: the kind's FTS5 table and its rowid; PostgreSQL: the kind's table, its id and ``tsv``.
+    """
+    table: sa.Table = _MODELS[kind].__table__
+    if dialect == "sqlite":
+        fts = sa.table(f"{table.name}_fts", sa.column("rowid"))
+        match = sa.literal_column(fts.name).op("MATCH")(sa.bindparam("match", to_fts5(query)))
+        return fts, fts.c.rowid, match
+    tsquery = sa.func.to_tsquery(
+        sa.literal_column("'simple'::regconfig"), sa.bindparam("tsquery", to_tsquery(query))
+    )
+    return table, table.c.id, sa.literal_column(f"{table.name}.tsv").op("@@")(tsquery)
+
+
 def _statement(
     kind: str, query: Query, dialect: str, window: sa.ColumnElement[bool], lowest: int | None, limit: int
 ) -> sa.Select[Any]:
@@ -108,20 +126,16 @@ def _statement(
         Shell.runtime_arn,
         Connection.started_at,
     )
-    if dialect == "sqlite":
-        fts = sa.table(f"{table.name}_fts", sa.column("rowid"))
-        stmt = stmt.select_from(fts).join(table, table.c.id == fts.c.rowid)
-        stmt = stmt.where(sa.literal_column(fts.name).op("MATCH")(sa.bindparam("match", to_fts5(query))))
-        if lowest is not None:
-            # FTS5 seeks to this rowid: older rows of the word are not read at all.
-            stmt = stmt.where(fts.c.rowid >= lowest)
-    else:
-        tsquery = sa.func.to_tsquery(
-            sa.literal_column("'simple'::regconfig"), sa.bindparam("tsquery", to_tsquery(query))
-        )
-        stmt = stmt.select_from(table).where(sa.literal_column(f"{table.name}.tsv").op("@@")(tsquery))
+    source, ids, matches = _match(kind, query, dialect)
+    stmt = stmt.select_from(source)
+    if source is not table:
+        stmt = stmt.join(table, table.c.id == ids)
+    if lowest is not None:
+        # FTS5 seeks to this rowid: older rows of the word are not read at all.
+        stmt = stmt.where(ids >= lowest)
     return (
-        stmt.join(
+        stmt.where(matches)
+        .join(
             IndexedRecording,
             sa.and_(
                 IndexedRecording.connection_id == table.c.connection_id,
@@ -164,15 +178,6 @@ class _Bound:
         )
 
 
-def _indexed_connections(filters: ConnectionFilter) -> sa.Select[Any]:
-    return (
-        sa.select(Connection.started_at, Connection.id)
-        .join(Shell, Shell.id == Connection.shell_pk)
-        .join(IndexedRecording, IndexedRecording.connection_id == Connection.id)
-        .where(*connection_conditions(filters))
-    )
-
-
 def _windows(
     session: Session, filters: ConnectionFilter, last: _Bound | None
 ) -> Iterator[sa.ColumnElement[bool]]:
@@ -182,11 +187,11 @@ def _windows(
     hits all sort before the next window's. ``last``, when given, is the last connection that can
     still hold a hit worth returning: later ones are not read.
     """
-    scope = list(connection_conditions(filters))
-    if last is not None:
-        scope.append(last.through())
+    scope = _scope(filters, last)
     ordered = (
-        _indexed_connections(filters)
+        sa.select(Connection.started_at, Connection.id)
+        .join(Shell, Shell.id == Connection.shell_pk)
+        .join(IndexedRecording, IndexedRecording.connection_id == Connection.id)
         .where(*scope)
         .order_by(Connection.started_at.desc(), Connection.id.desc())
     )
@@ -243,19 +248,17 @@ def _lowest_row(session: Session, kind: str, window: sa.ColumnElement[bool]) -> 
 
 def _count_capped(session: Session, kind: str, query: Query, dialect: str, cap: int) -> int:
     """How many rows of ``kind`` match, counting no further than ``cap`` (all generations)."""
-    table: sa.Table = _MODELS[kind].__table__
-    if dialect == "sqlite":
-        fts = sa.table(f"{table.name}_fts", sa.column("rowid"))
-        inner = sa.select(fts.c.rowid).where(
-            sa.literal_column(fts.name).op("MATCH")(sa.bindparam("match", to_fts5(query)))
-        )
-    else:
-        tsquery = sa.func.to_tsquery(
-            sa.literal_column("'simple'::regconfig"), sa.bindparam("tsquery", to_tsquery(query))
-        )
-        inner = sa.select(table.c.id).where(sa.literal_column(f"{table.name}.tsv").op("@@")(tsquery))
-    counted = sa.select(sa.func.count()).select_from(inner.limit(cap).subquery())
-    return int(session.execute(counted).scalar_one())
+    _, ids, matches = _match(kind, query, dialect)
+    inner = sa.select(ids).where(matches).limit(cap).subquery()
+    return int(session.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one())
+
+
+def _scope(filters: ConnectionFilter, last: _Bound | None) -> list[sa.ColumnElement[bool]]:
+    """The connections a search reads: the filters', and none after ``last`` when given."""
+    scope = list(connection_conditions(filters))
+    if last is not None:
+        scope.append(last.through())
+    return scope
 
 
 def _kind_hits(
@@ -273,9 +276,7 @@ def _kind_hits(
     newest connections first, so its older hits are never read: windows come in the search
     order, and once ``limit`` hits are found no later window can hold one that sorts before them.
     """
-    scope = list(connection_conditions(filters))
-    if last is not None:
-        scope.append(last.through())
+    scope = _scope(filters, last)
     if _count_capped(session, kind, query, dialect, WINDOWED_FROM * limit) < WINDOWED_FROM * limit:
         return list(
             session.execute(_statement(kind, query, dialect, sa.and_(sa.true(), *scope), None, limit))
