@@ -189,6 +189,10 @@ class BackgroundIndexer:
             pipe = self._child()
             try:
                 pipe.send((str(self._data_dir), conn_id))
+                # Polled, so a close() that came while the child was starting still stops it.
+                while not pipe.poll(INDEXER_POLL_SECONDS):
+                    if self._closed:
+                        raise EOFError("the indexer was closed")
                 ok, outcome = pipe.recv()
             except (EOFError, OSError) as exc:
                 # The child died (killed, out of memory) or close() stopped it.
@@ -200,10 +204,7 @@ class BackgroundIndexer:
     def close(self) -> None:
         """Stop the child now (a job under way is cut short); later calls to index() raise."""
         self._closed = True
-        process = self._process
-        if process is not None and process.is_alive():
-            # Not under the lock: index() holds it while it waits on the child.
-            process.terminate()
+        # index() holds the lock while it waits on the child, and lets go within a poll interval.
         with self._lock:
             self._reap()
 
@@ -219,6 +220,8 @@ class IndexerStopped(RecorderError):
 INDEXER_NICENESS = 10
 #: How long a stopped indexer may take to exit before it is killed.
 INDEXER_STOP_SECONDS = 5.0
+#: How often a caller waiting on the indexer checks whether it was closed.
+INDEXER_POLL_SECONDS = 0.2
 
 
 def _indexer_main(pipe: MpConnection, db_url: str, log_level: str) -> None:
