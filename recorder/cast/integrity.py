@@ -184,7 +184,9 @@ class Chain:
 
     def add(self, line: bytes) -> None:
         """Fold one file line (newline included) into the chain."""
-        self.head = hashlib.sha256(self.head + line).digest()
+        h = hashlib.sha256(self.head)
+        h.update(line)  # not head + line: that copies the line
+        self.head = h.digest()
         self.lines += 1
         self.size += len(line)
         self._file_hash.update(line)

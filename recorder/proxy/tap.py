@@ -190,7 +190,8 @@ class RecordingTap:
         self._gap_total = 0
         self._header = header
         self._writer = CastWriter(self._file, header, version=version)
-        self._hash = hashlib.sha256()
+        # The chain hashes the whole file too; a second hash of every byte only without one.
+        self._hash = hashlib.sha256() if self._chain is None else None
         self._size = 0
         self._header_written = False
         self.start = time.monotonic() if start is None else start
@@ -364,10 +365,18 @@ class RecordingTap:
             self._emit(*ev)
 
     def _write_line(self, line: bytes) -> None:
-        self._hash.update(line)
         self._size += len(line)
         if self._chain is not None:
             self._chain.add(line)
+        else:
+            assert self._hash is not None
+            self._hash.update(line)
+
+    def _file_sha256(self) -> str:
+        if self._chain is not None:
+            return self._chain.sha256
+        assert self._hash is not None
+        return self._hash.hexdigest()
 
     def _write_side(self, data: bytes) -> None:
         assert self._side is not None
@@ -564,7 +573,7 @@ class RecordingTap:
         counters = dict(state.counters)
         return RecordingResult(
             size=self._size,
-            sha256=self._hash.hexdigest(),
+            sha256=self._file_sha256(),
             counters=counters,
             invalid_utf8=self._out.invalid_count + self._in.invalid_count,
             exit_code=state.exit_code,
@@ -698,7 +707,8 @@ class SecretMasker:
     def _process(self, t: float, code: str, data: str, *, decided: bool) -> list[Ev]:
         if code == OUTPUT:
             self._tail = (self._tail + data)[-PROMPT_TAIL_CHARS:]
-            if _ALT_ON in data or _ALT_OFF in data:
+            # "?" is found at memchr speed; the full searches are slow on output full of escapes.
+            if "?" in data and (_ALT_ON in data or _ALT_OFF in data):
                 self._alternate = data.rfind(_ALT_ON) > data.rfind(_ALT_OFF)
             if self._secret and _SHELL_PROMPT in data:
                 self._secret = False  # a new shell prompt: whatever was typed before is over
