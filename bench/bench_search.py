@@ -313,7 +313,7 @@ _worker_index: Index | None = None
 def _init_import_worker(url: str) -> None:
     """Worker start: its own engine and Index for the whole run, disposed when the worker exits."""
     global _worker_index
-    engine = make_engine(url)
+    engine = make_engine(url, durable=False)  # as `recorder import` makes it
     multiprocessing.util.Finalize(engine, engine.dispose, exitpriority=10)
     _worker_index = Index(engine)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Event codes.
 OUTPUT = "o"
@@ -17,9 +17,12 @@ EXIT = "x"
 CONTEXT_KEY = "recorder"
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One event. ``time`` is seconds since the start of the recording (absolute, never relative)."""
+class Event(NamedTuple):
+    """One event. ``time`` is seconds since the start of the recording (absolute, never relative).
+
+    A named tuple, not a frozen dataclass: readers make one per line, and a tuple is built at
+    a third of the cost (indexing reads millions of them).
+    """
 
     time: float
     code: str

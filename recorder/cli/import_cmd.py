@@ -29,7 +29,8 @@ def import_cmd(
         raise fail(f"cannot use data directory {directory}: {exc.strerror}") from None
     try:
         upgrade(url)
-        index = Index(make_engine(url))
+        # Imports and their search rows are made again by importing again: no fsync per commit.
+        index = Index(make_engine(url, durable=False))
         try:
             report = import_casts(index, directory, files)
         finally:

@@ -73,12 +73,19 @@ def normalise_url(url: str) -> URL:
     )
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the index: SQLite (WAL, foreign keys, busy timeout) or PostgreSQL (psycopg 3)."""
+def make_engine(url: str, *, durable: bool = True) -> Engine:
+    """An engine for the index: SQLite (WAL, foreign keys, busy timeout) or PostgreSQL (psycopg 3).
+
+    ``durable=False`` is for writers of rows that can be made again from the recordings (search
+    rows, imports): on SQLite each commit then skips its fsync (``synchronous = NORMAL``, WAL's
+    usual setting: never corrupt, but a power cut may undo the last commits, which the next
+    indexing pass or import redoes). The proxy's own writes (connections, tokens, the audit log)
+    keep the default, an fsync per commit.
+    """
     parsed = normalise_url(url)
     try:
         if parsed.get_backend_name() == "sqlite":
-            return _sqlite_engine(parsed)
+            return _sqlite_engine(parsed, durable=durable)
         connect_args: dict[str, Any] = {}
         if "connect_timeout" not in parsed.query:
             connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
@@ -93,7 +100,7 @@ def make_engine(url: str) -> Engine:
         raise IndexStoreError(f"cannot use database URL {safe_url(parsed)}: {describe(exc)}") from None
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, *, durable: bool = True) -> Engine:
     database = url.database or ""
     if database and database != ":memory:" and not url.query.get("uri"):
         try:
@@ -111,6 +118,8 @@ def _sqlite_engine(url: URL) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_MS)}")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA journal_mode = WAL")
+            if not durable:
+                cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
 

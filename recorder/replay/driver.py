@@ -73,7 +73,8 @@ def run(screen: Screen, events: Iterable[Event], observers: Sequence[Observer]) 
         time = ev.time
         code = ev.code
         if code == OUTPUT:
-            _feed(screen, ev.data, observers, time)
+            if not screen.feed_if_plain(ev.data):
+                _feed(screen, ev.data, observers, time)
             for o in observers:
                 o.on_output(screen, time)
         elif code == INPUT:
