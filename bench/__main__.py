@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import bench_replay, bench_search, concurrency, relay
+from bench import bench_replay, bench_search, concurrency, index_stages, relay
 
 HERE = Path(__file__).resolve().parent
 
@@ -84,6 +85,12 @@ def _chart(results: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def _index_stages(count: int) -> dict[str, Any]:
+    """Indexing stage by stage on a sample like the search corpus (see bench/index_stages.py)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return index_stages.run(index_stages.sample(Path(tmp) / "casts", count), Path(tmp))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
@@ -127,6 +134,7 @@ def main() -> None:
         ),
         results,
     )
+    _section("index_stages", lambda: _index_stages(10 if quick else index_stages.DEFAULT_SAMPLE), results)
     _section("seek", lambda: bench_replay.seek(10 if quick else 100, 20 if quick else 50), results)
 
     bench_search.print_table(results)

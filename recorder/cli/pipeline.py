@@ -3,11 +3,11 @@
 It lives in the CLI layer because it wires two packages that must not import each other: the
 index knows nothing of terminal emulation, and replay nothing of SQL.
 
-A recording is indexed in one pass (nothing is held whole): typed input lines come off the input
-events, and one emulator serves both the commands (read off the screen) and the rendered output
-lines; rows are written to the index in batches as they come. If the emulator gives up part way
-(a damaged recording), what the screen showed up to there and all typed input are indexed, and
-the reason is stored with the run (``Index.indexed(id).error``).
+A recording is indexed in one pass (nothing is held whole, see :func:`extract_rows`): typed
+input lines come off the input events, and one emulator serves both the commands (read off the
+screen) and the rendered output lines; rows are written to the index in batches as they come.
+If the emulator gives up part way (a damaged recording), what the screen showed up to there and
+all typed input are indexed, and the reason is stored with the run (``Index.indexed(id).error``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection as MpConnection
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from recorder.cast.model import EXIT, INPUT, OUTPUT, RESIZE, Event, Header, Problem, ProblemKind
 from recorder.cast.reader import open_cast
@@ -39,7 +39,7 @@ from recorder.index.models import (
     MAX_SESSION_ID,
     MAX_SHELL_ID,
 )
-from recorder.index.rows import IndexedRow
+from recorder.index.rows import CommandLike, IndexedRow, TextLike
 from recorder.index.store import Index
 from recorder.index.typed import TypedLines
 from recorder.logfmt import configure as configure_logging
@@ -67,64 +67,92 @@ _EXIT_CODE = re.compile(r"-?\d{1,10}\Z")
 _INT32 = range(-(2**31), 2**31)
 
 
+class RowSink(Protocol):
+    """Where :func:`extract_rows` puts rows as they come (``SearchRowWriter.stage`` is one)."""
+
+    def __call__(
+        self,
+        commands: Iterable[CommandLike] = (),
+        lines: Iterable[TextLike] = (),
+        inputs: Iterable[TextLike] = (),
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What :func:`extract_rows` found besides the rows: reader problems, why it stopped early."""
+
+    problem_count: int
+    error: str | None
+
+
+def extract_rows(path: Path, stage: RowSink, conn_id: int | None = None) -> Extracted:
+    """Read one recording and hand its commands, output lines and typed input lines to ``stage``.
+
+    One pass over the file: typed input is read off the input events as they go by, and one
+    emulator serves both command extraction and output text; rows are handed on as they are
+    final, so memory stays bounded whatever the recording's length. If the emulator gives up
+    part way (a damaged recording), what the screen showed up to there and all typed input are
+    handed on, and the reason is returned.
+    """
+    error: str | None = None
+    typed = TypedLines()
+    with open_cast(path) as reader:
+        header = reader.header
+        if not header.width or not header.height:
+            # A size of 0 means "unknown" (some tools write it): emulate the classic terminal.
+            header = replace(header, width=header.width or DEFAULT_COLS, height=header.height or DEFAULT_ROWS)
+        events = _tee_input(reader.events(), typed)
+        screen: Screen | None = None
+        commands = CommandTracker()
+        lines: LineTracker | None = None
+        last = 0.0
+        try:
+            screen = Screen(header.width, header.height, collect_scrolled=True)
+            lines = LineTracker(screen)
+            for moment in run(screen, events, [commands, lines]):
+                last = moment
+                found = commands.take(), lines.take(), typed.take()
+                if found[0] or found[1] or found[2]:
+                    stage(*found)
+        except ReplayError as exc:
+            # A damaged recording: keep what was read, say why the rest is missing.
+            error = str(exc)
+            log.warning("index.replay_failed", id=conn_id, path=str(path), error=error)
+            if screen is not None and lines is not None:
+                # What the screen showed up to there is final: index it.
+                commands.finish(screen, last)
+                lines.finish(screen, last)
+                stage(commands.take(), lines.take())
+            # Typed input does not need the emulator: the rest of it is still indexed.
+            for _ in events:
+                if typed.pending:
+                    stage(inputs=typed.take())
+        typed.finish()
+        stage(inputs=typed.take())
+        return Extracted(reader.problem_count, error)
+
+
 def index_recording(index: Index, conn_id: int, path: Path) -> IndexedRow | None:
     """Index one recording file as the search rows of connection ``conn_id`` (replacing earlier ones).
 
-    One pass over the file: typed input is read off the input events as they go by, and one
-    emulator serves both command extraction and output text. Rows are written in batches as
-    they come, so memory stays bounded whatever the recording's length.
+    Rows are written in batches as :func:`extract_rows` hands them on, and made live at once
+    when the whole file is read (see ``recorder.index.rows``).
     """
     writer = index.search_writer(conn_id)
-    error: str | None = None
-    typed = TypedLines()
     try:
-        with open_cast(path) as reader:
-            header = reader.header
-            if not header.width or not header.height:
-                # A size of 0 means "unknown" (some tools write it): emulate the classic terminal.
-                header = replace(
-                    header, width=header.width or DEFAULT_COLS, height=header.height or DEFAULT_ROWS
-                )
-            events = _tee_input(reader.events(), typed)
-            screen: Screen | None = None
-            commands = CommandTracker()
-            lines: LineTracker | None = None
-            last = 0.0
-            try:
-                screen = Screen(header.width, header.height, collect_scrolled=True)
-                lines = LineTracker(screen)
-                for moment in run(screen, events, [commands, lines]):
-                    last = moment
-                    found = commands.take(), lines.take(), typed.take()
-                    if found[0] or found[1] or found[2]:
-                        writer.stage(*found)
-            except ReplayError as exc:
-                # A damaged recording: keep what was read, say why the rest is missing.
-                error = str(exc)
-                log.warning("index.replay_failed", id=conn_id, path=str(path), error=error)
-                if screen is not None and lines is not None:
-                    # What the screen showed up to there is final: index it.
-                    commands.finish(screen, last)
-                    lines.finish(screen, last)
-                    writer.stage(commands.take(), lines.take())
-                # Typed input does not need the emulator: the rest of it is still indexed.
-                for _ in events:
-                    if typed.pending:
-                        writer.stage(inputs=typed.take())
-            typed.finish()
-            writer.stage(inputs=typed.take())
-            problems = reader.problem_count
+        found = extract_rows(path, writer.stage, conn_id)
     except BaseException:
         writer.discard()
         raise
-    row = writer.commit(problem_count=problems, error=error)
+    row = writer.commit(problem_count=found.problem_count, error=found.error)
     log.info(
         "index.recording_indexed",
         id=conn_id,
         commands=writer.counts["commands"],
         lines=writer.counts["output_lines"],
         inputs=writer.counts["input_lines"],
-        problems=problems,
+        problems=found.problem_count,
     )
     return row
 

@@ -1,0 +1,184 @@
+"""Where indexing's time goes: each stage of the pipeline alone, on the same sample, in one run.
+
+Stages, each in this one process and timed in CPU seconds (SQLite runs in-process, so its work
+counts; the other core's load counts much less than in wall time):
+
+- read: the cast reader's events, nothing else;
+- extract: read + emulator + command, output-line and typed-input extraction, rows kept in lists
+  (``recorder.cli.pipeline.extract_rows``, what indexing runs);
+- write: those same rows written by the store's ``SearchRowWriter`` into a fresh SQLite index at
+  the head revision (FTS5 with prefix indexes '2 3 4'), then at revision 0003 (FTS5 without
+  prefix indexes), connection rows made beforehand and not timed;
+- import: ``recorder import``'s whole path (scan, copy and hash, connection row, index) into a
+  fresh index.
+
+Each figure is MB of recording per CPU second. A stage's rate bounds the whole: the pipeline can
+never beat ``1 / (1/extract + 1/write)``.
+
+    .venv/bin/python -m bench.index_stages [--recordings 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.bench_search import DEFAULT_KB, write_recording
+from recorder.cast.reader import open_cast
+from recorder.cli.pipeline import ImportReport, extract_rows, import_casts
+from recorder.index.db import make_engine, upgrade
+from recorder.index.models import COUNTER_NAMES
+from recorder.index.rows import CommandLike, TextLike
+from recorder.index.store import Index
+
+#: Recordings in the sample (of the search corpus's kind and size).
+DEFAULT_SAMPLE = 100
+#: The last revision whose full-text tables have no prefix indexes.
+NO_PREFIX_REVISION = "0003"
+
+Rows = tuple[list[CommandLike], list[TextLike], list[TextLike]]
+
+
+def _cpu(fn: Callable[[], object]) -> float:
+    begun = time.process_time()
+    fn()
+    return time.process_time() - begun
+
+
+def _read(files: list[Path]) -> None:
+    for path in files:
+        with open_cast(path) as reader:
+            for _ in reader.events():
+                pass
+
+
+def _extract(files: list[Path]) -> list[Rows]:
+    out: list[Rows] = []
+    for path in files:
+        rows: Rows = ([], [], [])
+
+        def stage(
+            commands: Iterable[CommandLike] = (),
+            lines: Iterable[TextLike] = (),
+            inputs: Iterable[TextLike] = (),
+            rows: Rows = rows,
+        ) -> None:
+            rows[0].extend(commands)
+            rows[1].extend(lines)
+            rows[2].extend(inputs)
+
+        extract_rows(path, stage)
+        out.append(rows)
+    return out
+
+
+def _bare_connection(index: Index, n: int) -> int:
+    """A connection row to hang search rows on (what an import would make, minus the scan)."""
+    now = datetime.now(UTC)
+    return index.import_connection(
+        source_name=f"stage-{n}.cast",
+        sha256=f"{n:064x}",
+        recording_path=f"stage-{n}.cast",
+        recording_size=0,
+        cast_version=2,
+        cols=160,
+        rows=48,
+        started_at=now,
+        ended_at=now,
+        exit_code=0,
+        principal=None,
+        runtime_arn="import",
+        qualifier=None,
+        session_id=f"stage-{n}",
+        shell_id=f"stage-{n}",
+        counters=dict.fromkeys(COUNTER_NAMES, 0),
+        skipped_lines=0,
+        adjusted_lines=0,
+    )
+
+
+def _write_seconds(url: str, revision: str, extracted: list[Rows]) -> float:
+    engine = make_engine(url, durable=False)  # as the indexer process makes it
+    try:
+        upgrade(engine, revision)
+        index = Index(engine)
+        ids = [_bare_connection(index, n) for n in range(len(extracted))]
+
+        def write() -> None:
+            for conn_id, (commands, lines, inputs) in zip(ids, extracted, strict=True):
+                writer = index.search_writer(conn_id)
+                writer.stage(commands, lines, inputs)
+                writer.commit()
+
+        return _cpu(write)
+    finally:
+        engine.dispose()
+
+
+def run(files: list[Path], work: Path) -> dict[str, Any]:
+    """Each stage's rate on ``files`` (MB of recording per CPU second); ``work`` holds the indexes."""
+    mb = sum(f.stat().st_size for f in files) / 1e6
+    results: dict[str, Any] = {"index_stage_sample_mb": mb}
+    results["index_stage_read_mb_s"] = mb / _cpu(lambda: _read(files))
+    extracted: list[Rows] = []
+    results["index_stage_extract_mb_s"] = mb / _cpu(lambda: extracted.extend(_extract(files)))
+    results["index_stage_rows"] = sum(len(c) + len(li) + len(i) for c, li, i in extracted)
+    for name, revision in (("write", "head"), ("write_no_prefix", NO_PREFIX_REVISION)):
+        url = f"sqlite:///{work / f'stage-{name}.sqlite3'}"
+        results[f"index_stage_{name}_mb_s"] = mb / _write_seconds(url, revision, extracted)
+    engine = make_engine(f"sqlite:///{work / 'stage-import.sqlite3'}", durable=False)
+    try:
+        upgrade(engine)
+        index = Index(engine)
+        reports: list[ImportReport] = []
+        results["index_stage_import_mb_s"] = mb / _cpu(
+            lambda: reports.append(import_casts(index, work / "data", files))
+        )
+        # The stages must have measured the same work: the import indexed exactly the rows kept.
+        imported = [index.indexed(r.connection_id) for r in reports[0].results if r.connection_id]
+        written = sum(r.command_count + r.line_count + r.input_count for r in imported if r is not None)
+        if len(imported) != len(files) or written != results["index_stage_rows"]:
+            raise RuntimeError(
+                f"import indexed {written} rows of {len(imported)} recordings; the stages kept "
+                f"{results['index_stage_rows']} rows of {len(files)}"
+            )
+    finally:
+        engine.dispose()
+    extract, write = results["index_stage_extract_mb_s"], results["index_stage_write_mb_s"]
+    results["index_stage_bound_mb_s"] = 1 / (1 / extract + 1 / write)
+    return results
+
+
+def sample(directory: Path, count: int, kb: int = DEFAULT_KB) -> list[Path]:
+    """``count`` recordings like the search corpus's, written into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = []
+    for n in range(count):
+        path = directory / f"stage-{n:04d}.cast"
+        write_recording(path, random.Random(f"stages:{n}"), kb * 1000, rare=False, number=n)
+        files.append(path)
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.index_stages")
+    parser.add_argument("--recordings", type=int, default=DEFAULT_SAMPLE)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-stages-"))
+    try:
+        results = run(sample(work / "casts", args.recordings), work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for name, value in results.items():
+        print(f"{name:34s} {value:10.2f}")
+
+
+if __name__ == "__main__":
+    main()

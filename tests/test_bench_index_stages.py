@@ -1,0 +1,19 @@
+"""The indexing stage benchmark measures real work and checks that its stages saw the same rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import index_stages
+
+
+def test_every_stage_is_measured_on_the_rows_the_import_writes(tmp_path: Path) -> None:
+    files = index_stages.sample(tmp_path / "casts", 3, kb=20)
+    results = index_stages.run(files, tmp_path)
+    # run() raises when the import indexed other rows than the extract stage kept.
+    assert results["index_stage_rows"] > 3 * 50
+    assert results["index_stage_sample_mb"] == sum(f.stat().st_size for f in files) / 1e6
+    for stage in ("read", "extract", "write", "write_no_prefix", "import", "bound"):
+        assert results[f"index_stage_{stage}_mb_s"] > 0
+    bound = 1 / (1 / results["index_stage_extract_mb_s"] + 1 / results["index_stage_write_mb_s"])
+    assert abs(results["index_stage_bound_mb_s"] - bound) < 1e-9
