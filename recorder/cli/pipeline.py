@@ -67,6 +67,10 @@ _EXIT_CODE = re.compile(r"-?\d{1,10}\Z")
 _INT32 = range(-(2**31), 2**31)
 
 
+#: Events between two hand-overs of rows from the trackers (bounds what they hold meanwhile).
+TAKE_EVERY_EVENTS = 64
+
+
 class RowSink(Protocol):
     """Where :func:`extract_rows` puts rows as they come (``SearchRowWriter.stage`` is one)."""
 
@@ -110,11 +114,12 @@ def extract_rows(path: Path, stage: RowSink, conn_id: int | None = None) -> Extr
         try:
             screen = Screen(header.width, header.height, collect_scrolled=True)
             lines = LineTracker(screen)
-            for moment in run(screen, events, [commands, lines]):
+            for n, moment in enumerate(run(screen, events, [commands, lines])):
                 last = moment
-                found = commands.take(), lines.take(), typed.take()
-                if found[0] or found[1] or found[2]:
-                    stage(*found)
+                # Rows wait in the trackers for a few events (three hand-overs after every
+                # event showed in the profile of typing-heavy recordings).
+                if n % TAKE_EVERY_EVENTS == 0:
+                    stage(commands.take(), lines.take(), typed.take())
         except ReplayError as exc:
             # A damaged recording: keep what was read, say why the rest is missing.
             error = str(exc)
@@ -129,7 +134,7 @@ def extract_rows(path: Path, stage: RowSink, conn_id: int | None = None) -> Extr
                 if typed.pending:
                     stage(inputs=typed.take())
         typed.finish()
-        stage(inputs=typed.take())
+        stage(commands.take(), lines.take() if lines is not None else (), typed.take())
         return Extracted(reader.problem_count, error)
 
 
