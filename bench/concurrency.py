@@ -21,6 +21,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.procs import proxy_args, recorder_started
+from recorder.cli import eventloop
 from recorder.protocol import (
     LOCAL_RUNTIME_ARN,
     SESSION_HEADER,
@@ -114,8 +115,8 @@ def echo(levels: tuple[int, ...] = (1, 50, 200), seconds: float = 6.0) -> dict[s
         ) as rt:
             with recorder_started(*proxy_args(Path(tmp), rt.url)) as proxy:
                 for level in levels:
-                    direct = asyncio.run(_echo_under_load(rt.url, level, seconds))
-                    through = asyncio.run(_echo_under_load(proxy.url, level, seconds))
+                    direct = eventloop.run(_echo_under_load(rt.url, level, seconds))
+                    through = eventloop.run(_echo_under_load(proxy.url, level, seconds))
                     results[f"echo{level}_direct_median_ms"] = statistics.median(direct)
                     results[f"echo{level}_proxy_median_ms"] = statistics.median(through)
                     results[f"echo{level}_direct_p99_ms"] = _p99(direct)
@@ -157,7 +158,7 @@ def idle(count: int = 1000) -> dict[str, Any]:
             "runtime", "--listen", "127.0.0.1:0", "--shell", "cat", "--max-live-shells", live
         ) as rt:
             with recorder_started(*proxy_args(Path(tmp), rt.url)) as proxy:
-                return asyncio.run(_hold(proxy.url, proxy.pid, count))
+                return eventloop.run(_hold(proxy.url, proxy.pid, count))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.procs import proxy_args, recorder_process
+from recorder.cli import eventloop
 from recorder.protocol import (
     LOCAL_RUNTIME_ARN,
     SESSION_HEADER,
@@ -118,8 +119,8 @@ def run(megabytes: int = 200, rounds: int = 3, samples: int = 1000) -> dict[str,
     with tempfile.TemporaryDirectory() as tmp:
         with recorder_process("runtime", "--listen", "127.0.0.1:0") as runtime:
             with recorder_process(*proxy_args(Path(tmp) / "a", runtime)) as proxy:
-                results.update(asyncio.run(_run(runtime, proxy, megabytes, rounds, samples)))
+                results.update(eventloop.run(_run(runtime, proxy, megabytes, rounds, samples)))
         with recorder_process("runtime", "--listen", "127.0.0.1:0", "--shell", "cat") as runtime:
             with recorder_process(*proxy_args(Path(tmp) / "b", runtime)) as proxy:
-                results.update(asyncio.run(_echo(runtime, proxy, samples)))
+                results.update(eventloop.run(_echo(runtime, proxy, samples)))
     return results

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 
 from recorder import logfmt
+from recorder.cli import eventloop
 from recorder.cli.common import DEFAULT_RUNTIME_LISTEN, fail, parse_listen
 from recorder.errors import RecorderError
 from recorder.runtime import (
@@ -96,7 +96,7 @@ def runtime(
         print(f"listening on {rt.url}", file=sys.stderr, flush=True)
 
     try:
-        asyncio.run(serve_runtime(config, ready=ready))
+        eventloop.run(serve_runtime(config, ready=ready))
     except RecorderError as exc:
         raise fail(str(exc)) from None
 

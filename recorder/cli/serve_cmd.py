@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import logging
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 
 from recorder import logfmt
+from recorder.cli import eventloop
 from recorder.cli.common import (
     DEFAULT_PROXY_LISTEN,
     DataOption,
@@ -245,7 +245,7 @@ def serve(
         typer.echo(f"recordings in {directory}, index at {url}", err=True)
 
     try:
-        asyncio.run(server.run_until_signalled(ready))
+        eventloop.run(server.run_until_signalled(ready))
     except RecorderError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
