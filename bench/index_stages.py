@@ -7,8 +7,8 @@ counts; the other core's load counts much less than in wall time):
 - extract: read + emulator + command, output-line and typed-input extraction, rows kept in lists
   (``recorder.cli.pipeline.extract_rows``, what indexing runs);
 - write: those same rows written by the store's ``SearchRowWriter`` into a fresh SQLite index at
-  the head revision (FTS5 with prefix indexes '2 3 4'), then at revision 0003 (FTS5 without
-  prefix indexes), connection rows made beforehand and not timed;
+  the head revision (FTS5 with prefix indexes '2 3 4', automerge 16), then at revision 0003
+  (FTS5 without prefix indexes, automerge 4), connection rows made beforehand and not timed;
 - import: ``recorder import``'s whole path (scan, copy and hash, connection row, index) into a
   fresh index.
 

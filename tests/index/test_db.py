@@ -66,11 +66,19 @@ def _schema(engine: Engine) -> dict[str, Any]:
                 "WHERE name NOT LIKE 'sqlite_%' AND tbl_name != 'alembic_version'"
             )
             schema["sqlite_master"] = sorted((str(name), str(sql)) for name, sql in rows)
+            # FTS5 settings (automerge, ...) live in each full-text table's _config rows.
+            configs = conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master "
+                "WHERE type = 'table' AND name LIKE '%\\_fts\\_config' ESCAPE '\\'"
+            ).scalars()
+            for table in sorted(configs):
+                settings = conn.exec_driver_sql(f"SELECT k, v FROM {table} WHERE k != 'version'")
+                schema[table] = sorted((str(k), str(v)) for k, v in settings)
         return schema
 
 
 #: Revisions that change only SQLite (on PostgreSQL they rightly do nothing).
-SQLITE_ONLY_REVISIONS = {"0004"}
+SQLITE_ONLY_REVISIONS = {"0004", "0005"}
 
 
 # -- engines ---------------------------------------------------------------------------------
@@ -254,3 +262,15 @@ def test_concurrent_upgrades_from_several_processes_all_succeed(db_url: str) -> 
     errors = [proc.communicate(timeout=60)[1] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0], errors
     assert current_revision(db_url) == head_revision()
+
+
+def test_sqlite_full_text_tables_merge_segments_at_16(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.sqlite3'}")
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            for table in ("commands", "output_lines", "input_lines"):
+                value = conn.exec_driver_sql(f"SELECT v FROM {table}_fts_config WHERE k = 'automerge'")
+                assert value.scalar() == 16
+    finally:
+        engine.dispose()
