@@ -95,6 +95,19 @@ def test_sqlite_engine_uses_wal_foreign_keys_and_busy_timeout(tmp_path: Path) ->
         engine.dispose()
 
 
+@pytest.mark.parametrize(("durable", "synchronous"), [(True, 2), (False, 1)])
+def test_sqlite_engine_fsyncs_each_commit_unless_told_the_rows_can_be_made_again(
+    tmp_path: Path, durable: bool, synchronous: int
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.sqlite3'}", durable=durable)
+    try:
+        with engine.connect() as conn:
+            # 2 is FULL (an fsync per commit), 1 NORMAL (WAL: never corrupt, last commits may go).
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == synchronous
+    finally:
+        engine.dispose()
+
+
 def test_sqlite_engine_creates_the_parent_directory(tmp_path: Path) -> None:
     parent = tmp_path / "not" / "yet"
     engine = make_engine(f"sqlite:///{parent / 'index.sqlite3'}")
