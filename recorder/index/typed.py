@@ -67,6 +67,14 @@ class TypedLines:
 
     def feed(self, time: float, data: str) -> None:
         """Add the keys of one input event sent at ``time``."""
+        if data and self._state is _State.TEXT and data.isprintable():
+            # Plain typing (the common event: one printable key): no state machine needed.
+            # isprintable() is False for every control character, C1 included, and for tab.
+            if not self._line:
+                self._start = time
+            self._line.extend(data)
+            self._prev_cr = False
+            return
         for char in data:
             self._char(time, char)
 

@@ -198,11 +198,13 @@ class CommandTracker(Observer):
         if screen.alternate:
             return
         data = event.data
+        # Most input events are single keys: no Enter in them, nothing to find.
+        has_enter = "\r" in data or "\n" in data
         if self.marks_mode:
-            if not self._running:
+            if has_enter and not self._running:
                 self._enters.extend(event.time for _ in _enters(data))
             return
-        enters = _enters(data)
+        enters = _enters(data) if has_enter else []
         if not self._typing:
             self._begin_typing(screen)
         for _ in enters:

@@ -8,7 +8,7 @@ for it, which keeps the common path at the emulator's speed), after each event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from recorder.cast.model import INPUT, OUTPUT, RESIZE, Event, parse_resize
 from recorder.logfmt import get_logger
@@ -65,21 +65,31 @@ def _feed(screen: Screen, text: str, observers: Sequence[Observer], time: float)
             part = part[i + 1 :]
 
 
+def _overridden(observers: Sequence[Observer], name: str) -> list[Callable[..., None]]:
+    """The bound ``name`` hooks of the observers that override the base's no-op."""
+    base = getattr(Observer, name)
+    return [getattr(o, name) for o in observers if getattr(type(o), name) is not base]
+
+
 def run(screen: Screen, events: Iterable[Event], observers: Sequence[Observer]) -> Iterator[float]:
     """Replay ``events`` into ``screen``; yield each event's time after observers saw it, then finish."""
     time = 0.0
     bad_resizes = 0
+    # Hooks an observer leaves as the base's no-op are not called at all (two calls per event
+    # per observer showed in the indexing profile).
+    on_output = _overridden(observers, "on_output")
+    on_input = _overridden(observers, "on_input")
+    feed_if_plain = screen.feed_if_plain
     for ev in events:
-        time = ev.time
-        code = ev.code
+        time, code, data = ev
         if code == OUTPUT:
-            if not screen.feed_if_plain(ev.data):
-                _feed(screen, ev.data, observers, time)
-            for o in observers:
-                o.on_output(screen, time)
+            if not feed_if_plain(data):
+                _feed(screen, data, observers, time)
+            for hook in on_output:
+                hook(screen, time)
         elif code == INPUT:
-            for o in observers:
-                o.on_input(screen, ev)
+            for hook in on_input:
+                hook(screen, ev)
         elif code == RESIZE:
             size = parse_resize(ev.data)
             if size is None:

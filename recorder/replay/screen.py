@@ -135,7 +135,14 @@ def line_wrapped(line: avt.Line) -> bool:
     return not line.text.endswith("⏎") or r.endswith('⏎⏎")')
 
 
-def _cells_text(line: avt.Line, start: int = 0, end: int | None = None) -> str:
+def _cells_text(line: avt.Line, start: int = 0, end: int | None = None, cols: int | None = None) -> str:
+    """The text of cells ``start:end``; ``cols`` (the line's width, when known) allows a fast path."""
+    if cols is not None:
+        text = line.text
+        # One character per cell (no wide characters): slicing the text is exact and avoids
+        # building a Python object per cell.
+        if len(text) == cols:
+            return text[start:end]
     return "".join(c.char for c in line.cells[start:end] if c.width)
 
 
@@ -376,7 +383,7 @@ class Screen:
         first, _ = self._logical_bounds(row)
         view = self._vt.view()
         head = "".join(view[r].text for r in range(first, row))
-        return head + _cells_text(view[row], 0, c.col)
+        return head + _cells_text(view[row], 0, c.col, self._cols)
 
     def _row_line(self, absolute: int) -> avt.Line | None:
         r = absolute - self._scrolled
@@ -401,7 +408,9 @@ class Screen:
                 return None
             lo = start_col if absolute == start_row else 0
             hi = end_col if absolute == end_row else None
-            parts.append(_cells_text(line, lo, hi))
+            # Visible rows have the screen's width; a scrolled-off row may be from another layout.
+            visible = 0 <= absolute - self._scrolled < self._rows
+            parts.append(_cells_text(line, lo, hi, self._cols if visible else None))
             if absolute != end_row:
                 parts.append("" if line_wrapped(line) else "\n")
         return "\n".join(piece.rstrip() for piece in "".join(parts).split("\n"))

@@ -124,6 +124,14 @@ class LineTracker(Observer):
     def _sync(self, screen: Screen, time: float) -> None:
         changed, scrolled = screen.drain_changes()
         rows = self._rows
+        if not scrolled and len(rows) == screen.rows:
+            # The common case (typed echo, output that stays on screen): re-read the changed rows.
+            row_text = screen.row_text
+            for r in changed:
+                text = row_text(r).rstrip()
+                if text != rows[r][0]:
+                    rows[r] = (text, time)
+            return
         n = len(scrolled)
         if n and not screen.alternate:
             for j, line in enumerate(scrolled):
