@@ -205,6 +205,25 @@ async def test_each_batch_gets_a_checkpoint_after_its_data_and_close_seals(tmp_p
     assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+async def test_later_lines_are_signed_within_the_checkpoint_interval_without_more_data(tmp_path: Path) -> None:
+    path = tmp_path / "c.cast"
+    tap = _signed_tap(path, flush_interval=0.01, checkpoint_interval=2.0)
+    tap.begin()
+    await tap.put(U2C, encode(Channel.STDOUT, b"first\r\n"), None)
+    await _until(lambda: sidecar_path(path).read_bytes().count(b"\n") >= 2, 10, "the first checkpoint")
+    await tap.put(U2C, encode(Channel.STDOUT, b"second\r\n"), None)
+    await _until(lambda: b"second" in path.read_bytes(), 10, "the second batch's data")
+    # In the file, not signed yet: the interval since the first checkpoint has not passed.
+    early = verify_file(path, KEY.public_key())
+    assert early.status is Status.TRUNCATED and early.checkpoint == 1 and early.unverified_bytes > 0
+    # No more data comes, and still the writer wakes up to sign it.
+    await _until(lambda: verify_file(path, KEY.public_key()).checkpoint == 2, 10, "the second checkpoint")
+    later = verify_file(path, KEY.public_key())
+    assert later.unverified_bytes == 0 and later.bytes == path.stat().st_size
+    result = await tap.close()
+    assert result.sealed and verify_file(path, KEY.public_key()).status is Status.OK
+
+
 def _fifo(tmp_path: Path) -> tuple[int, int]:
     """A pipe nobody drains: the write end blocks once the kernel's buffer is full."""
     fifo = tmp_path / "stuck"
