@@ -394,16 +394,7 @@ class RecordingTap:
         if not lines:
             return
         data = b"".join(lines)
-        try:
-            view = memoryview(data)
-            while view:
-                # Raw files may write less than asked (a signal, a nearly full disk): go on.
-                written = self._file.write(view)
-                if not written:
-                    raise CastWriteError("recording file accepted no bytes (non-blocking file?)")
-                view = view[written:]
-        except OSError as exc:
-            raise CastWriteError(f"cannot write recording: {exc.strerror or exc}") from exc
+        _write_all(self._file, data, "recording")
         self._size += len(data)
         if self._chain is not None:
             add = self._chain.add
@@ -421,15 +412,7 @@ class RecordingTap:
 
     def _write_side(self, data: bytes) -> None:
         assert self._side is not None
-        try:
-            view = memoryview(data)
-            while view:
-                written = self._side.write(view)
-                if not written:
-                    raise CastWriteError("integrity sidecar accepted no bytes")
-                view = view[written:]
-        except OSError as exc:
-            raise CastWriteError(f"cannot write integrity sidecar: {exc.strerror or exc}") from exc
+        _write_all(self._side, data, "integrity sidecar")
         self._side_size += len(data)
 
     def _checkpoint(self, *, final: bool = False) -> None:
@@ -640,6 +623,19 @@ class RecordingTap:
             masked_chars=self._masker.masked_chars if self._masker is not None else 0,
             sealed=sealed,
         )
+
+
+def _write_all(f: io.FileIO, data: bytes, what: str) -> None:
+    """Write all of ``data``; a raw file may take less than asked (a signal, a nearly full disk)."""
+    try:
+        view = memoryview(data)
+        while view:
+            written = f.write(view)
+            if not written:
+                raise CastWriteError(f"{what} accepted no bytes (non-blocking file?)")
+            view = view[written:]
+    except OSError as exc:
+        raise CastWriteError(f"cannot write {what}: {exc.strerror or exc}") from exc
 
 
 class _LineBuffer:

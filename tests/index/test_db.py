@@ -78,7 +78,7 @@ def _schema(engine: Engine) -> dict[str, Any]:
 
 
 #: Revisions that change only SQLite (on PostgreSQL they rightly do nothing).
-SQLITE_ONLY_REVISIONS = {"0004", "0005"}
+SQLITE_ONLY_REVISIONS = {"0004", "0005", "0006"}
 
 
 # -- engines ---------------------------------------------------------------------------------
@@ -277,13 +277,17 @@ def test_concurrent_upgrades_from_several_processes_all_succeed(db_url: str) -> 
     assert current_revision(db_url) == head_revision()
 
 
-def test_sqlite_full_text_tables_merge_segments_at_16(tmp_path: Path) -> None:
+def test_sqlite_full_text_tables_merge_segments_at_16_and_all_at_once_only_at_64(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'index.sqlite3'}")
     try:
         upgrade(engine)
         with engine.connect() as conn:
             for table in ("commands", "output_lines", "input_lines"):
-                value = conn.exec_driver_sql(f"SELECT v FROM {table}_fts_config WHERE k = 'automerge'")
-                assert value.scalar() == 16
+                settings = dict(
+                    conn.exec_driver_sql(
+                        f"SELECT k, v FROM {table}_fts_config WHERE k IN ('automerge', 'crisismerge')"
+                    ).all()
+                )
+                assert settings == {"automerge": 16, "crisismerge": 64}
     finally:
         engine.dispose()
