@@ -13,9 +13,9 @@ Integrity: with a sidecar descriptor and a signing key, every line is folded int
 ``checkpoint_interval`` seconds after the last checkpoint (even when no more data comes): an
 Ed25519 signature per 100 ms batch was the largest cost of recording many typing sessions. After a
 crash, at most that much recorded data lies past the last checkpoint (``verify`` says how much).
-A batch that fails part-way is cut back to its last whole line
-(``ftruncate``), so what is on disk always reads cleanly and verifies as a prefix: lines are folded
-into the chain only once they are in the file, so a lost batch is wholly lost, never half-counted.
+A batch that fails part-way is cut back to where it began (``ftruncate``), so what is on disk
+always reads cleanly and verifies as a prefix: lines are folded into the chain only once they are
+in the file, so a lost batch is wholly lost, never half-counted.
 
 Failure policy: ``close`` (the default) reports the first write error, or a write that makes no
 progress for ``stall_timeout`` seconds, through ``on_failure``; the caller ends the connection.
