@@ -3,9 +3,10 @@
 The relay hands each message to :meth:`RecordingTap.put` with its receive time. Messages wait in a
 queue bounded in bytes; when the bound is hit the relay waits (backpressure), nothing is dropped.
 A writer task takes batches (everything queued within ``flush_interval`` of the first item, or up
-to ``batch_bytes``) and turns them into asciicast lines in a worker thread, then writes the batch's
-lines to the file in one system call (a write per line cost more than everything else the tap
-does when many sessions type at once). The writer task wakes once per batch, not per message.
+to ``batch_bytes``) and turns them into asciicast lines on the process's batch writer thread
+(:mod:`recorder.proxy.batches`, shared by every tap), then writes the batch's lines to the file in
+one system call (a write per line cost more than everything else the tap does when many sessions
+type at once). The writer task wakes once per batch, not per message.
 
 Integrity: with a sidecar descriptor and a signing key, every line is folded into the hash chain of
 :mod:`recorder.cast.integrity`; after a batch's data, a signed checkpoint goes to the sidecar, and
@@ -38,6 +39,7 @@ import errno
 import hashlib
 import io
 import os
+import random
 import re
 import time
 from collections import deque
@@ -56,6 +58,7 @@ from recorder.errors import CastWriteError, ProtocolError, WriterStalled
 from recorder.logfmt import get_logger
 from recorder.protocol import Channel, Resize
 from recorder.protocol import status as status_mod
+from recorder.proxy.batches import WRITER
 
 log = get_logger(__name__)
 
@@ -194,6 +197,7 @@ class RecordingTap:
         self.checkpoint_interval = checkpoint_interval
         #: When (time.monotonic) the next checkpoint may be taken; the first batch's at once.
         self._next_checkpoint = 0.0
+        self._phased = False
         self.policy = policy
         self.stall_timeout = stall_timeout
         self._masker = SecretMasker() if mask_secrets else None
@@ -329,11 +333,18 @@ class RecordingTap:
             self._dropped = 0
             at = batch[0].time if batch else time.monotonic()
             batch.insert(0, _Item(at, None, f"recording gap: {carried} bytes not recorded"))
-        work = asyncio.ensure_future(asyncio.to_thread(self._write_batch, batch))
+        # The process's batch writer (one thread for every tap), awaited with a timeout: no task,
+        # shield or wait_for per batch, and no executor hand-off per batch (see proxy.batches).
+        work = WRITER.submit(self._write_batch, batch)
         try:
-            try:
-                self._wake_deadline = await asyncio.wait_for(asyncio.shield(work), self.stall_timeout)
-            except TimeoutError:
+            done, _ = await asyncio.wait((work,), timeout=self.stall_timeout)
+            if done:
+                self._wake_deadline = work.result()
+            else:
+                # This batch waited its whole bound, in a write that does not return or queued
+                # behind one: when the thread has been in one job for half the bound, the other
+                # recordings get a new thread (a job's wait counts its time in the queue too).
+                WRITER.abandon_stuck(self.stall_timeout / 2)
                 stall = WriterStalled(self.stall_timeout)
                 if self.policy is FailurePolicy.CLOSE:
                     # The thread cannot be stopped; it ends when its write returns, and what it
@@ -427,7 +438,13 @@ class RecordingTap:
         if final or (chain.pending and now >= self._next_checkpoint):
             self._write_side(chain.checkpoint(final=final))
             chain.commit()
-            self._next_checkpoint = now + self.checkpoint_interval
+            interval = self.checkpoint_interval
+            if not self._phased:
+                # The second checkpoint comes at a random point of the first interval: sessions
+                # that began together (a proxy restart, a load test) do not all sign at once.
+                interval *= random.random()
+                self._phased = True
+            self._next_checkpoint = now + interval
 
     def _wake_at(self) -> float | None:
         """When the writer must run again with no new data: held input or a checkpoint falls due."""
@@ -805,8 +822,15 @@ class SecretMasker:
         return out
 
     def _prompt_like(self) -> bool:
-        last = _ESCAPES.sub("", self._tail).replace("\r", "\n").rsplit("\n", 1)[-1]
-        return bool(_PROMPT.search(last))
+        tail = _ESCAPES.sub("", self._tail) if "\x1b" in self._tail else self._tail
+        last = tail.replace("\r", "\n").rsplit("\n", 1)[-1]
+        # Cheap tests first: this runs for every typed key, and the case-blind search over a long
+        # typed line cost more than all the rest of recording the key. casefold() keeps what the
+        # (?i) search would match (it folds the long s and the Kelvin sign too).
+        if last.rstrip().endswith(":"):
+            return True
+        folded = last.casefold()
+        return ("pass" in folded or "pin" in folded) and _PROMPT.search(last) is not None
 
 
 #: The alternate screen (full-screen programs) on and off, and the OSC 133 prompt-start mark.

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from recorder.cast.integrity import Status, sidecar_path, verify_file
 from recorder.cast.reader import open_cast
 from recorder.errors import CastWriteError, WriterStalled
 from recorder.index.models import COUNTER_NAMES as INDEX_COUNTERS
 from recorder.protocol import Channel, Resize, encode, status
+from recorder.proxy import tap as tap_module
 from recorder.proxy.tap import (
     C2U,
     COUNTER_NAMES,
@@ -411,3 +414,18 @@ async def test_tap_masks_a_secret_in_the_file(tmp_path: Path) -> None:
         ("o", "\r\nok\r\n"),
     ]
     assert result.masked_chars == 7
+
+
+@given(st.text(alphabet=st.sampled_from(list("pasSwordPINn:; \t\r\n\x1b[0m\u017f\u212aK?x")), max_size=80))
+@example("Pa\u017f\u017fword: x")  # the long s folds to s
+@example("Enter PIN")
+@example("\u212aey pin\x1b[0m ")  # the Kelvin sign folds to k
+@example("login:\t")
+@settings(max_examples=400, deadline=None)
+def test_the_quick_prompt_test_agrees_with_the_full_search(output: str) -> None:
+    # The cheap tests in front of the case-blind search must never change its answer.
+    masker = SecretMasker()
+    masker.feed(0.0, "o", output)
+    last = tap_module._ESCAPES.sub("", output[-tap_module.PROMPT_TAIL_CHARS :])
+    last = last.replace("\r", "\n").rsplit("\n", 1)[-1]
+    assert masker._prompt_like() == (tap_module._PROMPT.search(last) is not None)
