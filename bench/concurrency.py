@@ -1,7 +1,8 @@
 """Many sessions at once: keystroke echo under load, and idle connections held per proxy process.
 
-- echo: N sessions (a `cat` shell each) type concurrently, a key every ~50 ms per session; the round
-  trip of every key is measured, direct from the runtime and through the proxy, in one run.
+- echo: N sessions (a `cat` shell each) type concurrently, a key every ~50 ms per session, each
+  starting at its own moment; the round trip of every key is measured, direct from the runtime
+  and through the proxy, in one run.
 - idle: C attached idle shells through one proxy (pings on); the proxy's resident memory before and
   after gives its memory per connection, and one more connection must still open and echo.
 """

@@ -42,6 +42,8 @@ class BatchWriter:
         self._lock = threading.Lock()
         self._jobs: deque[_Job] = deque()
         self._wake = threading.Event()
+        #: Cuts the thread's tick short: a full batch (a burst of output) waits for no tick.
+        self._hurry = threading.Event()
         #: The generation of the thread that owns the queue; None when no thread runs.
         self._owner: int | None = None
         self._generation = 0
@@ -49,8 +51,11 @@ class BatchWriter:
         self._busy_since: float | None = None
         self._done: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
 
-    def submit(self, fn: Callable[[Any], Any], arg: Any) -> asyncio.Future[Any]:
-        """Queue ``fn(arg)``; the returned future (of the running loop) gets its result or error."""
+    def submit(self, fn: Callable[[Any], Any], arg: Any, *, hurry: bool = False) -> asyncio.Future[Any]:
+        """Queue ``fn(arg)``; the returned future (of the running loop) gets its result or error.
+
+        ``hurry``: run it without waiting for the end of the thread's tick (a full batch).
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._jobs.append((loop, future, fn, arg))
@@ -60,6 +65,8 @@ class BatchWriter:
                     self._start()
         if not self._wake.is_set():
             self._wake.set()
+        if hurry and not self._hurry.is_set():
+            self._hurry.set()
         return future
 
     def abandon_stuck(self, after: float) -> bool:
@@ -109,8 +116,8 @@ class BatchWriter:
                 if self._owner != me:
                     return  # abandoned while in that job: a newer thread owns the queue
                 self._busy_since = None
-            if self.tick:
-                time.sleep(self.tick)
+            if self.tick and self._hurry.wait(self.tick):
+                self._hurry.clear()
 
     def _finished(
         self,

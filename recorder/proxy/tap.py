@@ -10,8 +10,10 @@ type at once). The writer task wakes once per batch, not per message.
 
 Integrity: with a sidecar descriptor and a signing key, every line is folded into the hash chain of
 :mod:`recorder.cast.integrity`; after a batch's data, a signed checkpoint goes to the sidecar, and
-:meth:`RecordingTap.close` seals it. The first batch is checkpointed at once, later lines at most
-``checkpoint_interval`` seconds after the last checkpoint (even when no more data comes): an
+:meth:`RecordingTap.close` seals it. The first batch is checkpointed at once, the second checkpoint
+comes at a random point of the first interval (so sessions that began together do not all sign
+at once), later lines at most ``checkpoint_interval`` seconds after the last checkpoint (even when
+no more data comes): an
 Ed25519 signature per 100 ms batch was the largest cost of recording many typing sessions. After a
 crash, at most that much recorded data lies past the last checkpoint (``verify`` says how much).
 A batch that fails part-way is cut back to where it began (``ftruncate``), so what is on disk
@@ -335,7 +337,7 @@ class RecordingTap:
             batch.insert(0, _Item(at, None, f"recording gap: {carried} bytes not recorded"))
         # The process's batch writer (one thread for every tap), awaited with a timeout: no task,
         # shield or wait_for per batch, and no executor hand-off per batch (see proxy.batches).
-        work = WRITER.submit(self._write_batch, batch)
+        work = WRITER.submit(self._write_batch, batch, hurry=cost >= self.batch_bytes or self._closing)
         try:
             done, _ = await asyncio.wait((work,), timeout=self.stall_timeout)
             if done:

@@ -116,3 +116,15 @@ async def test_a_recording_on_a_hung_file_fails_while_another_keeps_recording(tm
         await asyncio.wait_for(stuck.close(), 10)
     finally:
         os.close(reader)  # the hung write now fails (EPIPE) and the old thread ends
+
+
+async def test_a_hurried_job_cuts_the_tick_short() -> None:
+    writer = BatchWriter(tick=3.0)
+    assert await asyncio.wait_for(writer.submit(lambda n: n, 0), 10) == 0
+    # The thread now sleeps out its tick: an ordinary job waits for the end of it...
+    waiting = writer.submit(lambda n: n, 1)
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    # ...and a full batch does not (a burst of output is written as fast as it comes).
+    both = asyncio.gather(waiting, writer.submit(lambda n: n, 2, hurry=True))
+    assert await asyncio.wait_for(both, 1.0) == [1, 2]
