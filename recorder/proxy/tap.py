@@ -10,12 +10,12 @@ type at once). The writer task wakes once per batch, not per message.
 
 Integrity: with a sidecar descriptor and a signing key, every line is folded into the hash chain of
 :mod:`recorder.cast.integrity`; after a batch's data, a signed checkpoint goes to the sidecar, and
-:meth:`RecordingTap.close` seals it. The first batch is checkpointed at once, the second checkpoint
-comes at a random point of the first interval (so sessions that began together do not all sign
-at once), later lines at most ``checkpoint_interval`` seconds after the last checkpoint (even when
-no more data comes): an
-Ed25519 signature per 100 ms batch was the largest cost of recording many typing sessions. After a
-crash, at most that much recorded data lies past the last checkpoint (``verify`` says how much).
+:meth:`RecordingTap.close` seals it. The first batch is checkpointed at once, the second at a
+random point of the first interval (so sessions that began together do not all sign at once),
+later lines at most ``checkpoint_interval`` seconds after the last checkpoint (even when no more
+data comes): an Ed25519 signature per 100 ms batch was the largest cost of recording many typing
+sessions. After a crash, at most that much recorded data lies past the last checkpoint (``verify``
+says how much).
 A batch that fails part-way is cut back to where it began (``ftruncate``), so what is on disk
 always reads cleanly and verifies as a prefix: lines are folded into the chain only once they are
 in the file, so a lost batch is wholly lost, never half-counted.
