@@ -210,20 +210,50 @@ def glob_to_like(glob: str) -> str:
     return "".join(out)
 
 
-def connection_conditions(f: ConnectionFilter) -> list[sa.ColumnElement[bool]]:
-    """The WHERE conditions of a filter, over ``Connection`` joined with its ``Shell`` (limit aside)."""
-    conditions: list[sa.ColumnElement[bool]] = []
-    if f.principal is not None:
-        conditions.append(Connection.principal == f.principal)
+#: Prefix of a filter's parameter names in a statement built by :func:`filter_conditions`.
+FILTER_PARAM = "filter_"
+
+
+def filter_values(f: ConnectionFilter) -> dict[str, Any]:
+    """The filter's fields that narrow a listing, by name, as the database compares them.
+
+    ``failed`` has no value of its own (it adds a fixed condition); it is present when set.
+    """
+    values: dict[str, Any] = {}
+    for name in ("principal", "since", "until", "exit_code", "status", "shell_id", "session_id"):
+        value = getattr(f, name)
+        if value is not None:
+            values[name] = value
     if f.runtime is not None:
-        conditions.append(Shell.runtime_arn.ilike(glob_to_like(f.runtime), escape=LIKE_ESCAPE))
-    if f.since is not None:
-        conditions.append(Connection.started_at >= f.since)
-    if f.until is not None:
-        conditions.append(Connection.started_at < f.until)
-    if f.exit_code is not None:
-        conditions.append(Connection.exit_code == f.exit_code)
+        values["runtime"] = glob_to_like(f.runtime)
     if f.failed:
+        values["failed"] = True
+    return values
+
+
+def filter_conditions(values: Mapping[str, Any], *, bound: bool = True) -> list[sa.ColumnElement[bool]]:
+    """The WHERE conditions of :func:`filter_values`, over ``Connection`` joined with its ``Shell``.
+
+    With ``bound`` the values are in the conditions; without, only the names of ``values`` count
+    and each value is a parameter named ``FILTER_PARAM + name``, given at execution: one statement
+    serves every filter that sets the same fields (SQLAlchemy then builds and caches it once).
+    """
+
+    def param(name: str) -> sa.BindParameter[Any]:
+        return sa.bindparam(FILTER_PARAM + name, values[name] if bound else None)
+
+    conditions: list[sa.ColumnElement[bool]] = []
+    if "principal" in values:
+        conditions.append(Connection.principal == param("principal"))
+    if "runtime" in values:
+        conditions.append(Shell.runtime_arn.ilike(param("runtime"), escape=LIKE_ESCAPE))
+    if "since" in values:
+        conditions.append(Connection.started_at >= param("since"))
+    if "until" in values:
+        conditions.append(Connection.started_at < param("until"))
+    if "exit_code" in values:
+        conditions.append(Connection.exit_code == param("exit_code"))
+    if "failed" in values:
         conditions.append(
             sa.or_(
                 Connection.exit_code != 0,  # NULL != 0 is not true: no exit code is no failure
@@ -231,13 +261,23 @@ def connection_conditions(f: ConnectionFilter) -> list[sa.ColumnElement[bool]]:
                 Connection.end_reason.in_([EndReason.ERROR, EndReason.RECORD_FAILURE]),
             )
         )
-    if f.status is not None:
-        conditions.append(Connection.status == f.status)
-    if f.shell_id is not None:
-        conditions.append(Shell.shell_id == f.shell_id)
-    if f.session_id is not None:
-        conditions.append(Shell.session_id == f.session_id)
+    if "status" in values:
+        conditions.append(Connection.status == param("status"))
+    if "shell_id" in values:
+        conditions.append(Shell.shell_id == param("shell_id"))
+    if "session_id" in values:
+        conditions.append(Shell.session_id == param("session_id"))
     return conditions
+
+
+def filter_params(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The execution parameters of conditions built by ``filter_conditions(values, bound=False)``."""
+    return {FILTER_PARAM + name: value for name, value in values.items() if name != "failed"}
+
+
+def connection_conditions(f: ConnectionFilter) -> list[sa.ColumnElement[bool]]:
+    """The WHERE conditions of a filter, over ``Connection`` joined with its ``Shell`` (limit aside)."""
+    return filter_conditions(filter_values(f))
 
 
 def _check_length(field: str, value: str, limit: int) -> str:

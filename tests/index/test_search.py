@@ -278,6 +278,38 @@ def test_connection_filters_narrow_the_hits(
     assert [p for _, p in seen] == principals
 
 
+def test_searches_that_differ_only_in_values_reuse_their_statements(
+    loaded: tuple[Index, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    search_module = importlib.import_module("recorder.index.search")
+    index, _ = loaded
+    builders = (search_module._hits_statement, search_module._bound_statement, search_module._count_statement)
+
+    def misses() -> int:
+        return sum(b.cache_info().misses for b in builders)
+
+    # Few hits each: one count and one read per kind, whatever the word and the filter's values.
+    first = search(index, "passwd", filters=ConnectionFilter(principal="alice", since=T0))
+    built = misses()
+    later = ConnectionFilter(principal="carol", since=T0 + timedelta(minutes=1))
+    again = search(index, "password", filters=later)
+    assert misses() == built
+    # Same statements, other values: the values still decide the hits.
+    assert {h.principal for h in first} == {"alice"} and {h.principal for h in again} == {"carol"}
+    # A filter on another field is another statement.
+    search(index, "password", filters=ConnectionFilter(exit_code=1))
+    assert misses() > built
+    # Read in windows of one connection: the window and bound statements are built once too.
+    monkeypatch.setattr(search_module, "FIRST_WINDOW", 1)
+    monkeypatch.setattr(search_module, "WINDOWED_FROM", 1)
+    windowed = search(index, "passwd", limit=2)
+    built = misses()
+    assert search(index, "passwd", limit=2) == windowed and misses() == built
+    assert all(b.cache_info().maxsize == search_module.STATEMENT_CACHE for b in builders)
+
+
 def test_only_the_live_generation_is_searched(loaded: tuple[Index, list[int]]) -> None:
     index, ids = loaded
     writer = index.search_writer(ids[0])
