@@ -290,6 +290,8 @@ def test_searches_that_differ_only_in_values_reuse_their_statements(
     def misses() -> int:
         return sum(b.cache_info().misses for b in builders)
 
+    for builder in builders:
+        builder.cache_clear()  # earlier tests in this process built statements too
     # Few hits each: one count and one read per kind, whatever the word and the filter's values.
     first = search(index, "passwd", filters=ConnectionFilter(principal="alice", since=T0))
     built = misses()
@@ -308,6 +310,36 @@ def test_searches_that_differ_only_in_values_reuse_their_statements(
     built = misses()
     assert search(index, "passwd", limit=2) == windowed and misses() == built
     assert all(b.cache_info().maxsize == search_module.STATEMENT_CACHE for b in builders)
+
+
+def test_a_word_postgresql_expects_in_many_rows_is_read_in_windows_without_counting(
+    loaded: tuple[Index, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    search_module = importlib.import_module("recorder.index.search")
+    index, _ = loaded
+    whole = search(index, "passwd")
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    # One hit asked for, one row per hit before windows: PostgreSQL plans at least one row for
+    # any word, so its estimate alone sends the search to the windows.
+    monkeypatch.setattr(search_module, "WINDOWED_FROM", 1)
+    sa.event.listen(index.engine, "before_cursor_execute", seen)
+    try:
+        hits = search(index, "passwd", limit=1)
+    finally:
+        sa.event.remove(index.engine, "before_cursor_execute", seen)
+    assert hits == whole[:1]
+    counted = [s for s in statements if "count(*)" in s]
+    estimated = [s for s in statements if s.startswith("EXPLAIN")]
+    if index.engine.dialect.name == "postgresql":
+        assert len(estimated) == len(KINDS) and counted == []
+    else:
+        assert estimated == [] and len(counted) == len(KINDS)
 
 
 def test_only_the_live_generation_is_searched(loaded: tuple[Index, list[int]]) -> None:
