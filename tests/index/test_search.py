@@ -312,34 +312,47 @@ def test_searches_that_differ_only_in_values_reuse_their_statements(
     assert all(b.cache_info().maxsize == search_module.STATEMENT_CACHE for b in builders)
 
 
-def test_a_word_postgresql_expects_in_many_rows_is_read_in_windows_without_counting(
-    loaded: tuple[Index, list[int]], monkeypatch: pytest.MonkeyPatch
+def test_a_word_postgresql_knows_as_common_is_read_in_windows_without_counting(
+    index: Index, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import importlib
 
     search_module = importlib.import_module("recorder.index.search")
-    index, _ = loaded
-    whole = search(index, "passwd")
+    conn_id = load(index, SESSIONS[:1])[0]
+    lines = [Line(float(i), f"connection refused on port {i}") for i in range(400)]
+    index.replace_search_rows(conn_id, [], [*lines, Line(401.0, "quetzal sighted")], [])
+    if index.engine.dialect.name == "postgresql":
+        with index.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE output_lines")  # the statistics the planner estimates from
     statements: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
-    # One hit asked for, one row per hit before windows: PostgreSQL plans at least one row for
-    # any word, so its estimate alone sends the search to the windows.
+    def run(query: str, limit: int) -> tuple[list[Hit], list[str], list[str]]:
+        statements.clear()
+        sa.event.listen(index.engine, "before_cursor_execute", seen)
+        try:
+            hits = search(index, query, kinds=["output"], limit=limit)
+        finally:
+            sa.event.remove(index.engine, "before_cursor_execute", seen)
+        counted = [s for s in statements if "count(*)" in s]
+        return hits, counted, [s for s in statements if s.startswith("EXPLAIN")]
+
+    whole = search(index, "refused", kinds=["output"], limit=10)
+    # Read in windows from as many rows as hits asked for: 'refused' (400 rows) is over 10.
     monkeypatch.setattr(search_module, "WINDOWED_FROM", 1)
-    sa.event.listen(index.engine, "before_cursor_execute", seen)
-    try:
-        hits = search(index, "passwd", limit=1)
-    finally:
-        sa.event.remove(index.engine, "before_cursor_execute", seen)
-    assert hits == whole[:1]
-    counted = [s for s in statements if "count(*)" in s]
-    estimated = [s for s in statements if s.startswith("EXPLAIN")]
+    common, common_counted, common_estimated = run("refused", 10)
+    # One hit asked for: the planner's guess for any word (at least one row) reaches that.
+    rare, rare_counted, rare_estimated = run("quetzal", 1)
+    assert common == whole and [h.text for h in rare] == ["quetzal sighted"]
     if index.engine.dialect.name == "postgresql":
-        assert len(estimated) == len(KINDS) and counted == []
+        # Known as common: straight to the windows. Guessed, not known: counted.
+        assert common_counted == [] and len(common_estimated) == 2
+        assert len(rare_counted) == 1 and len(rare_estimated) == 2
     else:
-        assert estimated == [] and len(counted) == len(KINDS)
+        assert len(common_counted) == len(rare_counted) == 1
+        assert common_estimated == rare_estimated == []
 
 
 def test_only_the_live_generation_is_searched(loaded: tuple[Index, list[int]]) -> None:
