@@ -13,7 +13,10 @@ is read in one query. A word in many rows is read in windows of connections, new
 (FTS5 seeks there; rows get ever-growing ids, and a proxy indexes recordings as they end, so
 new connections hold the highest ids). Its older hits are never read, so a common word costs
 about what a rare one does however many months are indexed. Recordings imported out of time
-order only make the windows wider, never the result different.
+order only make the windows wider, never the result different. Which way a word is read is
+decided by a capped count of its rows; on PostgreSQL the planner's estimate decides first for
+words its statistics list as common (see ``_few_rows``). Statements are built once per shape
+and reused with every value as a parameter (``STATEMENT_CACHE``).
 """
 
 from __future__ import annotations
