@@ -350,7 +350,8 @@ class _Windows:
     def __init__(self, session: Session, filters: tuple[str, ...], params: dict[str, Any]) -> None:
         self._session = session
         self.filters = filters
-        self._params = params
+        #: The search's filter and query parameter values (every statement of the search takes them).
+        self.params = params
         #: Window n's last connection; None once a window takes all the connections left.
         self._bounds: list[_Bound | None] = []
 
@@ -360,7 +361,7 @@ class _Windows:
             if self._bounds and previous is None:
                 return None
             size = FIRST_WINDOW * WINDOW_GROWTH ** len(self._bounds)
-            params = {**self._params, "offset": size - 1}
+            params = {**self.params, "offset": size - 1}
             if previous is not None:
                 params.update(previous.params("previous"))
             shape = _Shape(self.filters, previous=previous is not None)
@@ -371,7 +372,7 @@ class _Windows:
     def each(self, last: _Bound | None) -> Iterator[tuple[_Shape, dict[str, Any]]]:
         """Each window in turn: its shape and the parameters of its bounds. ``last``, when given,
         is the last connection that can still hold a hit worth returning: later ones are not read."""
-        params = dict(self._params)
+        params = dict(self.params)
         if last is not None:
             params.update(last.params("last"))
         previous: _Bound | None = None
@@ -395,7 +396,6 @@ def _kind_hits(
     kind: str,
     dialect: str,
     windows: _Windows,
-    params: dict[str, Any],
     limit: int,
     last: _Bound | None,
 ) -> list[Any]:
@@ -406,8 +406,8 @@ def _kind_hits(
     order, and once ``limit`` hits are found no later window can hold one that sorts before them.
     """
     cap = WINDOWED_FROM * limit
-    if _few_rows(session, kind, dialect, params, cap):
-        whole = dict(params, limit=limit)
+    if _few_rows(session, kind, dialect, windows.params, cap):
+        whole = dict(windows.params, limit=limit)
         if last is not None:
             whole.update(last.params("last"))
         shape = _Shape(windows.filters, last=last is not None)
@@ -456,7 +456,7 @@ def search(
                 hits.sort(key=Hit.sort_key)
                 del hits[limit:]
                 last = _Bound(hits[-1].started_at, hits[-1].connection_id)
-            for row in _kind_hits(session, kind, dialect, windows, params, limit, last):
+            for row in _kind_hits(session, kind, dialect, windows, limit, last):
                 hits.append(
                     Hit(
                         connection_id=row.connection_id,
