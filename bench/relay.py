@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -12,7 +13,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.procs import proxy_args, recorder_process
+from bench.procs import Started, proxy_args, recorder_process, recorder_started
 from recorder.cli import eventloop
 from recorder.protocol import (
     LOCAL_RUNTIME_ARN,
@@ -83,18 +84,50 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _run(runtime: str, proxy: str, megabytes: int, rounds: int, samples: int) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def settle(pids: tuple[int, ...], quiet: float = 0.3, limit: float = 20.0) -> None:
+    """Wait until none of ``pids`` has used CPU for ``quiet`` seconds: the last burst's recording is
+    closed, synced and indexed before the next burst starts, so that no burst pays for another."""
+    deadline = time.monotonic() + limit
+    last = [cpu_seconds(pid) for pid in pids]
+    while time.monotonic() < deadline:
+        await asyncio.sleep(quiet)
+        now = [cpu_seconds(pid) for pid in pids]
+        if now == last:
+            return
+        last = now
+
+
+async def _run(runtime: Started, proxy: Started, megabytes: int, rounds: int) -> dict[str, Any]:
     direct_t: list[float] = []
     proxy_t: list[float] = []
+    proxy_cpu: list[float] = []
+    runtime_cpu: list[float] = []
+    pids = (runtime.pid, proxy.pid)
     for _ in range(rounds):  # alternate so drift on a shared machine hits both sides alike
-        direct_t.append(await burst(runtime, megabytes))
-        proxy_t.append(await burst(proxy, megabytes))
+        await settle(pids)
+        direct_t.append(await burst(runtime.url, megabytes))
+        await settle(pids)
+        before = (cpu_seconds(proxy.pid), cpu_seconds(runtime.pid))
+        proxy_t.append(await burst(proxy.url, megabytes))
+        await settle(pids)  # the proxy's CPU includes closing and sealing the recording
+        proxy_cpu.append(cpu_seconds(proxy.pid) - before[0])
+        runtime_cpu.append(cpu_seconds(runtime.pid) - before[1])
     ratios = [d / p for d, p in zip(direct_t, proxy_t, strict=True)]
     return {
         "burst_mb": megabytes,
         "direct_mb_s": megabytes / statistics.median(direct_t),
         "proxy_mb_s": megabytes / statistics.median(proxy_t),
         "throughput_ratio": statistics.median(ratios),
+        "throughput_ratios": [round(r, 3) for r in ratios],
+        # CPU is steadier than wall time on a shared machine: what relaying and recording cost.
+        "proxy_cpu_s_per_100mb": statistics.median(proxy_cpu) * 100 / megabytes,
+        "runtime_cpu_s_per_100mb": statistics.median(runtime_cpu) * 100 / megabytes,
     }
 
 
@@ -113,13 +146,13 @@ async def _echo(runtime: str, proxy: str, samples: int) -> dict[str, Any]:
     }
 
 
-def run(megabytes: int = 200, rounds: int = 3, samples: int = 1000) -> dict[str, Any]:
+def run(megabytes: int = 200, rounds: int = 7, samples: int = 1000) -> dict[str, Any]:
     """Throughput ratio and keystroke echo, direct vs proxied, in one run."""
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        with recorder_process("runtime", "--listen", "127.0.0.1:0") as runtime:
-            with recorder_process(*proxy_args(Path(tmp) / "a", runtime)) as proxy:
-                results.update(eventloop.run(_run(runtime, proxy, megabytes, rounds, samples)))
+        with recorder_started("runtime", "--listen", "127.0.0.1:0") as runtime:
+            with recorder_started(*proxy_args(Path(tmp) / "a", runtime.url)) as proxy:
+                results.update(eventloop.run(_run(runtime, proxy, megabytes, rounds)))
         with recorder_process("runtime", "--listen", "127.0.0.1:0", "--shell", "cat") as runtime:
             with recorder_process(*proxy_args(Path(tmp) / "b", runtime)) as proxy:
                 results.update(eventloop.run(_echo(runtime, proxy, samples)))

@@ -3,18 +3,28 @@
 The cast file stays plain asciicast. Beside it, ``<recording>.chain`` (the *sidecar*) holds one
 JSON line per flushed batch, written right after the batch's data:
 
-- line 1, the sidecar header: ``{"chain": "recorder-chain-v1", "hash": "sha256",
+- line 1, the sidecar header: ``{"chain": "recorder-chain-v2", "hash": "sha256",
   "signature": "ed25519", "key_id": ...}``;
 - then checkpoints ``{"n": K, "line": N, "bytes": B, "chain": hex, "d": [...], "sig": b64}``:
   after file line N (1-based, the cast header is line 1) and byte offset B the chain head is
   ``chain``; ``d`` holds the first 16 hex digits of the chain value after each line since the
   previous checkpoint (so the first bad line can be named); ``sig`` is an Ed25519 signature of the
-  record without ``sig`` (canonical JSON, see :func:`signed_bytes`);
+  record without ``sig`` (canonical JSON, see :func:`signed_bytes`), under a domain that names the
+  format, so a record of one format is no valid record of the other;
 - the last record of a finished recording is the seal: a checkpoint with ``"final": true``, the
   whole file's ``sha256`` and the ``key_id``.
 
-The chain: ``h_0 = SHA256(CHAIN_SEED)``, ``h_n = SHA256(h_{n-1} || line_n)`` where ``line_n`` is
-the exact bytes of file line n, newline included; line 1 is the header, so the chain is bound to it.
+The chain value after file line n (line 1 is the header, so the chain is bound to it):
+
+- ``recorder-chain-v2`` (written now): ``h_n = SHA256(line_1 || ... || line_n)``, the SHA-256 of
+  the file up to and including line n. Every byte is hashed once: the seal's ``sha256`` is the
+  last chain value, and each ``h_n`` is a copy of the running hash finalised (one block). The
+  whole file's digest used to be a second pass over every byte, the largest cost of recording a
+  burst after the JSON escaping.
+- ``recorder-chain-v1`` (still verified): ``h_0 = SHA256(CHAIN_SEED)``,
+  ``h_n = SHA256(h_{n-1} || line_n)``.
+
+Either way a signed value commits to the exact bytes of every line up to it.
 
 Verdicts (:func:`verify`): OK (every line matches, sealed, the whole file's hash matches);
 TAMPERED (a line, a record or a signature does not match: ``bad_line`` names the first bad file
@@ -47,18 +57,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from recorder.cast.model import MAX_LINE_BYTES
 from recorder.errors import IntegrityKeyError
 
-#: Name of the chain format, first in the sidecar and in the chain seed.
-CHAIN_FORMAT = "recorder-chain-v1"
-#: h_0: the chain starts from this, before the header line is folded in.
-CHAIN_SEED = hashlib.sha256(CHAIN_FORMAT.encode()).digest()
+#: The chain formats, named first in the sidecar: v2 is written, both are verified.
+CHAIN_V1 = "recorder-chain-v1"
+CHAIN_V2 = "recorder-chain-v2"
+CHAIN_FORMAT = CHAIN_V2
+CHAIN_FORMATS = (CHAIN_V1, CHAIN_V2)
+#: v1's h_0: its chain starts from this, before the header line is folded in.
+CHAIN_SEED = hashlib.sha256(CHAIN_V1.encode()).digest()
 #: The sidecar's file name is the recording's plus this.
 SIDECAR_SUFFIX = ".chain"
 #: Hex digits of each per-line chain value kept in a checkpoint's ``d`` list.
 TRAIL_HEX = 16
 #: Signing key file in the data directory (PKCS#8 PEM, mode 0600).
 KEY_FILE = "signing-key.pem"
-#: Prefix of every signed message, so a signature here means nothing elsewhere.
-_SIGN_DOMAIN = b"recorder-chain-v1 record\n"
+#: Prefix of every signed message, so a signature here means nothing elsewhere (nor in the other format).
+_SIGN_DOMAINS = {name: f"{name} record\n".encode() for name in CHAIN_FORMATS}
 
 
 def sidecar_path(cast_path: str | os.PathLike[str]) -> Path:
@@ -72,14 +85,14 @@ def key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def signed_bytes(record: dict[str, Any]) -> bytes:
-    """The exact bytes a record's signature covers: the domain, then canonical JSON without ``sig``."""
+def signed_bytes(record: dict[str, Any], chain_format: str = CHAIN_FORMAT) -> bytes:
+    """The exact bytes a record's signature covers: the format's domain, then canonical JSON minus ``sig``."""
     body = {k: v for k, v in record.items() if k != "sig"}
-    return _SIGN_DOMAIN + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return _SIGN_DOMAINS[chain_format] + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _header_object(kid: str) -> dict[str, Any]:
-    return {"chain": CHAIN_FORMAT, "hash": "sha256", "signature": "ed25519", "key_id": kid}
+def _header_object(kid: str, chain_format: str = CHAIN_FORMAT) -> dict[str, Any]:
+    return {"chain": chain_format, "hash": "sha256", "signature": "ed25519", "key_id": kid}
 
 
 def _line(obj: dict[str, Any]) -> bytes:
@@ -161,9 +174,13 @@ def parse_public_key(data: bytes) -> Ed25519PublicKey:
 
 @dataclass
 class Chain:
-    """Sans-I/O chain state for one recording: fold lines in, take checkpoint and seal records."""
+    """Sans-I/O chain state for one recording: fold lines in, take checkpoint and seal records.
+
+    ``chain_format`` is :data:`CHAIN_V2` unless an old format must be written (tests of the verifier).
+    """
 
     signer: Ed25519PrivateKey
+    chain_format: str = CHAIN_FORMAT
     head: bytes = CHAIN_SEED
     lines: int = 0
     size: int = 0
@@ -171,7 +188,16 @@ class Chain:
     #: Line count and size as of the last checkpoint that reached the sidecar.
     committed_lines: int = 0
     _trail: list[str] = field(default_factory=list)
+    #: The running SHA-256 of every line folded in (v2's chain, and the seal's ``sha256``).
     _file_hash: Any = field(default_factory=hashlib.sha256)
+    _v1: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        if self.chain_format not in CHAIN_FORMATS:
+            raise ValueError(f"unknown chain format {self.chain_format!r}")
+        self._v1 = self.chain_format == CHAIN_V1
+        if not self._v1:
+            self.head = self._file_hash.digest()
 
     @property
     def key_id(self) -> str:
@@ -180,16 +206,20 @@ class Chain:
 
     def header_record(self) -> bytes:
         """The sidecar's first line."""
-        return _line(_header_object(self.key_id))
+        return _line(_header_object(self.key_id, self.chain_format))
 
     def add(self, line: bytes) -> None:
         """Fold one file line (newline included) into the chain."""
-        h = hashlib.sha256(self.head)
-        h.update(line)  # not head + line: that copies the line
-        self.head = h.digest()
+        self._file_hash.update(line)
+        if self._v1:
+            h = hashlib.sha256(self.head)
+            h.update(line)  # not head + line: that copies the line
+            self.head = h.digest()
+        else:
+            # v2: no second pass over the line; the chain value is the running hash finalised.
+            self.head = self._file_hash.copy().digest()
         self.lines += 1
         self.size += len(line)
-        self._file_hash.update(line)
         self._trail.append(self.head.hex()[:TRAIL_HEX])
 
     @property
@@ -208,7 +238,8 @@ class Chain:
         }
         if final:
             record.update(final=True, sha256=self._file_hash.hexdigest(), key_id=self.key_id)
-        record["sig"] = base64.b64encode(self.signer.sign(signed_bytes(record))).decode("ascii")
+        signature = self.signer.sign(signed_bytes(record, self.chain_format))
+        record["sig"] = base64.b64encode(signature).decode("ascii")
         return _line(record)
 
     def commit(self) -> None:
@@ -277,9 +308,10 @@ def _sidecar_records(sidecar: bytes, public_key: Ed25519PublicKey) -> tuple[dict
         header = json.loads(complete[0])
     except ValueError:
         raise _BadSidecar("sidecar header is not JSON") from None
-    if not isinstance(header, dict) or header.get("chain") != CHAIN_FORMAT:
-        raise _BadSidecar(f"sidecar is not {CHAIN_FORMAT}")
-    expected = _header_object(key_id(public_key))
+    if not isinstance(header, dict) or header.get("chain") not in CHAIN_FORMATS:
+        raise _BadSidecar(f"sidecar is not {' or '.join(CHAIN_FORMATS)}")
+    chain_format = header["chain"]
+    expected = _header_object(key_id(public_key), chain_format)
     if header != expected:
         if header.get("key_id") != expected["key_id"]:
             raise _BadSidecar(f"signed by key {header.get('key_id')}, not by key {expected['key_id']}")
@@ -302,7 +334,7 @@ def _sidecar_records(sidecar: bytes, public_key: Ed25519PublicKey) -> tuple[dict
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise _BadSidecar(f"checkpoint {i} is not a valid record") from None
         try:
-            public_key.verify(sig, signed_bytes(obj))
+            public_key.verify(sig, signed_bytes(obj, chain_format))
         except InvalidSignature:
             raise _BadSidecar(
                 f"checkpoint {i}: signature does not verify with key {key_id(public_key)}"
@@ -323,13 +355,14 @@ def verify(cast: IO[bytes], sidecar: bytes | None, public_key: Ed25519PublicKey)
     if sidecar is None:
         return Verdict(Status.UNSIGNED, "no integrity sidecar", key_id=kid)
     try:
-        _header, records = _sidecar_records(sidecar, public_key)
+        header, records = _sidecar_records(sidecar, public_key)
     except FileNotFoundError:
         return Verdict(Status.UNSIGNED, "the integrity sidecar holds no records", key_id=kid)
     except _BadSidecar as exc:
         return Verdict(Status.TAMPERED, f"sidecar: {exc}", key_id=kid)
-    head, n, pos = CHAIN_SEED, 0, 0
+    v1 = header["chain"] == CHAIN_V1
     whole = hashlib.sha256()
+    head, n, pos = CHAIN_SEED if v1 else whole.digest(), 0, 0
     done = (0, 0, 0)  # checkpoint, lines, bytes verified
 
     def verdict(status: Status, reason: str, *, bad: int | None = None, extra: int = 0) -> Verdict:
@@ -348,10 +381,10 @@ def verify(cast: IO[bytes], sidecar: bytes | None, public_key: Ed25519PublicKey)
                         extra=pos + len(line) - done[2],
                     )
                 return verdict(Status.TAMPERED, f"line {n + 1} does not match the chain", bad=n + 1)
-            head = hashlib.sha256(head + line).digest()
+            whole.update(line)
+            head = hashlib.sha256(head + line).digest() if v1 else whole.copy().digest()
             n += 1
             pos += len(line)
-            whole.update(line)
             if head.hex()[:TRAIL_HEX] != digest:
                 return verdict(Status.TAMPERED, f"line {n} does not match the chain", bad=n)
         if head.hex() != rec.chain or pos != rec.size:

@@ -19,6 +19,8 @@ import os
 import re
 from typing import IO, Any
 
+import orjson
+
 from recorder.cast.model import (
     EXIT,
     INPUT,
@@ -45,6 +47,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _US = 1_000_000
 # The C JSON string encoder without ASCII escaping: quotes, escapes '"', '\\' and U+0000-U+001F.
 _encode_string = json.encoder.encode_basestring
+# The same escaping straight to UTF-8 bytes, several times faster: event data is most of what a
+# recording proxy spends its CPU on. orjson writes exactly the bytes ``_encode_string(s).encode()``
+# does (tests/cast/test_writer.py checks every code point class); it refuses lone surrogates.
+_dump_string = orjson.dumps
 _V2_NAMED = frozenset(
     {"version", "width", "height", "timestamp", "idle_time_limit", "command", "title", "env", "theme"}
 )
@@ -191,13 +197,13 @@ class CastWriter:
             log.warning("cast.time_clamped", time=time, previous=self._last_us / _US)
             us = self._last_us
         stamp = format_time(us if self.version == 2 else us - self._last_us)
-        text = f"[{stamp}, {_encode_string(code)}, {_encode_string(data)}]\n"
         try:
-            line = text.encode("utf-8")
-        except UnicodeEncodeError:
+            line = b"".join((b"[", stamp.encode(), b', "', code.encode(), b'", ', _dump_string(data), b"]\n"))
+        except TypeError:
             # A lone surrogate cannot be UTF-8; strict readers (serde) also refuse its \\uD800
             # escape, so it becomes U+FFFD, as an invalid byte does in the decoder.
-            line = _SURROGATE.sub("\ufffd", text).encode("utf-8")
+            text = _SURROGATE.sub("\ufffd", data)
+            line = f"[{stamp}, {_encode_string(code)}, {_encode_string(text)}]\n".encode()
         if len(line) - 1 > self.max_line_bytes:
             raise CastLineTooLong(len(line) - 1, self.max_line_bytes)
         self._write(line)

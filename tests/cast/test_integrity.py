@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -15,6 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recorder.cast.integrity import (
+    CHAIN_FORMAT,
+    CHAIN_FORMATS,
+    CHAIN_V1,
+    CHAIN_V2,
     Chain,
     Status,
     Verdict,
@@ -43,11 +48,13 @@ class Signed:
     checkpoints: list[tuple[int, int]]
 
 
-def signed_recording(texts: list[str], batches: list[int], *, seal: bool = True) -> Signed:
+def signed_recording(
+    texts: list[str], batches: list[int], *, seal: bool = True, chain_format: str = CHAIN_FORMAT
+) -> Signed:
     """A v2 cast of one ``o`` event per text, checkpointed after every batch of the given sizes."""
     buf = io.BytesIO()
     writer = CastWriter(buf, Header(version=2, width=80, height=24, timestamp=1_700_000_000), 2)
-    chain = Chain(KEY)
+    chain = Chain(KEY, chain_format)
     side = bytearray(chain.header_record())
     marks: list[tuple[int, int]] = []
     chain.add(writer.write_header())
@@ -79,8 +86,9 @@ def check(cast: bytes, sidecar: bytes | None, key: Ed25519PrivateKey = KEY) -> V
 TEXTS = [f"line {i}\r\n" for i in range(12)]
 
 
-def test_a_sealed_recording_verifies_ok() -> None:
-    rec = signed_recording(TEXTS, [3, 4, 2])
+@pytest.mark.parametrize("chain_format", CHAIN_FORMATS)
+def test_a_sealed_recording_verifies_ok(chain_format: str) -> None:
+    rec = signed_recording(TEXTS, [3, 4, 2], chain_format=chain_format)
     verdict = check(rec.cast, rec.sidecar)
     assert verdict.status is Status.OK
     assert (verdict.lines, verdict.bytes) == (13, len(rec.cast))
@@ -90,18 +98,53 @@ def test_a_sealed_recording_verifies_ok() -> None:
 def test_every_sidecar_record_is_one_json_line_with_line_bytes_and_chain() -> None:
     rec = signed_recording(TEXTS, [5, 5])
     header, *records = [json.loads(line) for line in rec.sidecar.splitlines()]
-    assert header["chain"] == "recorder-chain-v1" and header["key_id"] == key_id(PUBLIC)
+    assert header["chain"] == "recorder-chain-v2" and header["key_id"] == key_id(PUBLIC)
     assert [(r["bytes"], r["line"]) for r in records] == rec.checkpoints
     assert all(len(r["chain"]) == 64 for r in records)
     seal = records[-1]
     assert seal["final"] is True and seal["key_id"] == key_id(PUBLIC)
-    import hashlib
-
     assert seal["sha256"] == hashlib.sha256(rec.cast).hexdigest()
 
 
-def test_a_changed_line_is_tampered_at_that_line() -> None:
-    rec = signed_recording(TEXTS, [4, 4])
+def test_a_v2_chain_value_is_the_sha256_of_the_file_up_to_its_line() -> None:
+    rec = signed_recording(TEXTS, [5, 5])
+    _header, *records = [json.loads(line) for line in rec.sidecar.splitlines()]
+    ends = [len(b"".join(rec.cast.splitlines(keepends=True)[:n])) for n in range(1, 14)]
+    trail = [d for r in records for d in r["d"]]
+    assert trail == [hashlib.sha256(rec.cast[:end]).hexdigest()[:16] for end in ends]
+    for r in records:
+        assert r["chain"] == hashlib.sha256(rec.cast[: r["bytes"]]).hexdigest()
+    assert records[-1]["chain"] == records[-1]["sha256"]
+
+
+def test_a_v1_chain_value_folds_each_line_into_the_last_value() -> None:
+    rec = signed_recording(TEXTS, [13], chain_format=CHAIN_V1)
+    _header, first, _seal = [json.loads(line) for line in rec.sidecar.splitlines()]
+    head = hashlib.sha256(CHAIN_V1.encode()).digest()
+    for line in rec.cast.splitlines(keepends=True):
+        head = hashlib.sha256(head + line).digest()
+    assert first["chain"] == head.hex()
+
+
+@pytest.mark.parametrize(("signed_as", "relabelled"), [(CHAIN_V1, CHAIN_V2), (CHAIN_V2, CHAIN_V1)])
+def test_records_signed_for_one_format_do_not_verify_as_the_other(signed_as: str, relabelled: str) -> None:
+    rec = signed_recording(TEXTS, [4], chain_format=signed_as)
+    side = rec.sidecar.replace(signed_as.encode(), relabelled.encode(), 1)
+    verdict = check(rec.cast, side)
+    assert verdict.status is Status.TAMPERED and "signature does not verify" in verdict.reason
+
+
+def test_an_unknown_chain_format_is_tampered_and_refused_for_writing() -> None:
+    rec = signed_recording(TEXTS, [4])
+    verdict = check(rec.cast, rec.sidecar.replace(CHAIN_V2.encode(), b"recorder-chain-v9", 1))
+    assert verdict.status is Status.TAMPERED and "sidecar is not" in verdict.reason
+    with pytest.raises(ValueError, match="unknown chain format"):
+        Chain(KEY, "recorder-chain-v9")
+
+
+@pytest.mark.parametrize("chain_format", CHAIN_FORMATS)
+def test_a_changed_line_is_tampered_at_that_line(chain_format: str) -> None:
+    rec = signed_recording(TEXTS, [4, 4], chain_format=chain_format)
     lines = rec.cast.splitlines(keepends=True)
     lines[6] = lines[6].replace(b"line 5", b"line X")
     verdict = check(b"".join(lines), rec.sidecar)
@@ -195,6 +238,7 @@ recordings = st.builds(
     signed_recording,
     st.lists(st.text(min_size=0, max_size=12), min_size=1, max_size=16),
     st.lists(st.integers(1, 5), min_size=0, max_size=6),
+    chain_format=st.sampled_from(CHAIN_FORMATS),
 )
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

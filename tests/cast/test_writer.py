@@ -149,6 +149,17 @@ def test_control_characters_are_escaped_and_utf8_kept() -> None:
     assert json.loads(line)[2] == text
 
 
+def test_every_code_point_is_written_as_the_standard_library_escapes_it() -> None:
+    # The writer escapes through orjson for speed; the bytes must be what json's own escaper makes,
+    # so files stay byte-identical whichever path wrote them. Every code point but the surrogates,
+    # in events of 4,096 (a 64-bit fast path in the escaper sees each kind of neighbour).
+    points = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    events = [Event(1.0, "o", "".join(map(chr, points[i : i + 4096]))) for i in range(0, len(points), 4096)]
+    _, returned = write(2, events)
+    for event, line in zip(events, returned[1:], strict=True):
+        assert line == f'[1.0, "o", {json.encoder.encode_basestring(event.data)}]\n'.encode()  # type: ignore[attr-defined]
+
+
 def test_lone_surrogates_become_replacement_characters() -> None:
     data, returned = write(2, [Event(1.0, "o", "a\ud800b\udc00")])
     assert json.loads(returned[1])[2] == "a\ufffdb\ufffd"
