@@ -300,43 +300,63 @@ _UNLISTED_WORD = "recorderunlistedword"
 _KNOWN_FACTOR = 1.5
 
 
-@lru_cache(maxsize=len(KINDS))
-def _estimate_statement(kind: str) -> sa.TextClause:
-    """PostgreSQL's estimate of the rows of ``kind`` matching a tsquery (its plan, not a count)."""
-    table: sa.Table = _MODELS[kind].__table__
-    return sa.text(
-        f"EXPLAIN (FORMAT JSON) SELECT id FROM {table.name} "
-        "WHERE tsv @@ to_tsquery('simple'::regconfig, CAST(:tsquery AS VARCHAR))"
-    )
+@lru_cache(maxsize=2 ** len(KINDS))
+def _estimate_statement(kinds: tuple[str, ...]) -> sa.TextClause:
+    """PostgreSQL's estimates (a plan, not a count) of the rows of each kind matching the tsquery,
+    and matching a word no statistics list: one ``EXPLAIN`` of a UNION ALL, two branches a kind.
+
+    One statement instead of two a kind: each was a round trip with its own planning, and the six
+    of a three-kind search cost a third of a common word's search on the benchmark's archive.
+    """
+    branches = [
+        f"SELECT id FROM {_MODELS[kind].__table__.name} WHERE tsv @@ to_tsquery('simple'::regconfig, {word})"
+        for kind in kinds
+        for word in ("CAST(:tsquery AS VARCHAR)", f"'{_UNLISTED_WORD}'")
+    ]
+    return sa.text("EXPLAIN (FORMAT JSON) " + " UNION ALL ".join(branches))
 
 
-def _few_rows(session: Session, kind: str, dialect: str, params: dict[str, Any], cap: int) -> bool:
+def _estimates(session: Session, kinds: list[str], params: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Per kind, the planner's row estimate for the query and for an unlisted word (PostgreSQL).
+
+    A plan of another shape than one branch per SELECT gives no estimates: every kind is counted.
+    """
+    plan = session.execute(_estimate_statement(tuple(kinds)), params).scalar_one()
+    try:
+        top = plan[0]["Plan"]
+        branches = top["Plans"] if top["Node Type"] == "Append" else [top]
+        rows = [float(branch["Plan Rows"]) for branch in branches]
+    except (LookupError, TypeError, ValueError):
+        return {}
+    if len(rows) != 2 * len(kinds):
+        return {}
+    return {kind: (rows[2 * i], rows[2 * i + 1]) for i, kind in enumerate(kinds)}
+
+
+def _few_rows(
+    session: Session,
+    kind: str,
+    dialect: str,
+    params: dict[str, Any],
+    cap: int,
+    estimate: tuple[float, float] | None,
+) -> bool:
     """Whether fewer than ``cap`` rows of ``kind`` match: read them in one query, not in windows.
 
-    On PostgreSQL the planner's estimate answers first when its statistics know the query's
-    words as common: counting even ``cap`` rows of a common word builds the bitmap of all its
-    rows first (the GIN index has no order), which cost most of such a search on the
-    benchmark's archive. An estimate is trusted only when it is at least ``cap`` and well
-    above the planner's guess for a word it does not list (on a large table that guess alone
-    can pass ``cap``, and a rare word read in windows cost 20 times its count). Otherwise the
-    count decides. Either answer gives the same hits, only the number of queries differs.
+    On PostgreSQL the planner's ``estimate`` (for the query, for an unlisted word) answers first
+    when its statistics know the query's words as common: counting even ``cap`` rows of a common
+    word builds the bitmap of all its rows first (the GIN index has no order), which cost most of
+    such a search on the benchmark's archive. An estimate is trusted only when it is at least
+    ``cap`` and well above the planner's guess for a word it does not list (on a large table that
+    guess alone can pass ``cap``, and a rare word read in windows cost 20 times its count).
+    Otherwise the count decides. Either answer gives the same hits, only the number of queries
+    differs.
     """
-    if dialect == "postgresql":
-        statement = _estimate_statement(kind)
-        estimate = _plan_rows(session.execute(statement, params).scalar_one())
-        if estimate >= cap:
-            unlisted = _plan_rows(session.execute(statement, {"tsquery": _UNLISTED_WORD}).scalar_one())
-            if estimate > _KNOWN_FACTOR * unlisted:
-                return False
+    if estimate is not None:
+        rows, unlisted = estimate
+        if rows >= cap and rows > _KNOWN_FACTOR * unlisted:
+            return False
     return session.execute(_count_statement(kind, dialect), {**params, "cap": cap}).scalar_one() < cap
-
-
-def _plan_rows(plan: Any) -> float:
-    """The estimated rows of an ``EXPLAIN (FORMAT JSON)`` result (0 when it has none)."""
-    try:
-        return float(plan[0]["Plan"]["Plan Rows"])
-    except (LookupError, TypeError, ValueError):
-        return 0.0
 
 
 class _Windows:
@@ -398,6 +418,7 @@ def _kind_hits(
     windows: _Windows,
     limit: int,
     last: _Bound | None,
+    estimate: tuple[float, float] | None,
 ) -> list[Any]:
     """The first ``limit`` hits of one kind, reading the newest connections first.
 
@@ -406,7 +427,7 @@ def _kind_hits(
     order, and once ``limit`` hits are found no later window can hold one that sorts before them.
     """
     cap = WINDOWED_FROM * limit
-    if _few_rows(session, kind, dialect, windows.params, cap):
+    if _few_rows(session, kind, dialect, windows.params, cap, estimate):
         whole = dict(windows.params, limit=limit)
         if last is not None:
             whole.update(last.params("last"))
@@ -449,14 +470,16 @@ def search(
         values = filter_values(f)
         params = {**filter_params(values), **_query_params(parsed, dialect)}
         windows = _Windows(session, tuple(sorted(values)), params)
-        for kind in _kinds(kinds):
+        searched = _kinds(kinds)
+        estimates = _estimates(session, searched, params) if dialect == "postgresql" else {}
+        for kind in searched:
             # Once ``limit`` hits are in hand, a connection after the last of them cannot add one.
             last = None
             if len(hits) >= limit:
                 hits.sort(key=Hit.sort_key)
                 del hits[limit:]
                 last = _Bound(hits[-1].started_at, hits[-1].connection_id)
-            for row in _kind_hits(session, kind, dialect, windows, limit, last):
+            for row in _kind_hits(session, kind, dialect, windows, limit, last, estimates.get(kind)):
                 hits.append(
                     Hit(
                         connection_id=row.connection_id,

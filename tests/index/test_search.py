@@ -329,11 +329,13 @@ def test_a_word_postgresql_knows_as_common_is_read_in_windows_without_counting(
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
-    def run(query: str, limit: int) -> tuple[list[Hit], list[str], list[str]]:
+    def run(
+        query: str, limit: int, kinds: tuple[str, ...] = ("output",)
+    ) -> tuple[list[Hit], list[str], list[str]]:
         statements.clear()
         sa.event.listen(index.engine, "before_cursor_execute", seen)
         try:
-            hits = search(index, query, kinds=["output"], limit=limit)
+            hits = search(index, query, kinds=kinds, limit=limit)
         finally:
             sa.event.remove(index.engine, "before_cursor_execute", seen)
         counted = [s for s in statements if "count(*)" in s]
@@ -346,13 +348,24 @@ def test_a_word_postgresql_knows_as_common_is_read_in_windows_without_counting(
     # One hit asked for: the planner's guess for any word (at least one row) reaches that.
     rare, rare_counted, rare_estimated = run("quetzal", 1)
     assert common == whole and [h.text for h in rare] == ["quetzal sighted"]
+    # Every kind searched: one statement asks for all the estimates.
+    _every, every_counted, every_estimated = run("refused", 10, ("command", "output", "input"))
     if index.engine.dialect.name == "postgresql":
         # Known as common: straight to the windows. Guessed, not known: counted.
-        assert common_counted == [] and len(common_estimated) == 2
-        assert len(rare_counted) == 1 and len(rare_estimated) == 2
+        assert common_counted == [] and len(common_estimated) == 1
+        assert len(rare_counted) == 1 and len(rare_estimated) == 1
+        # Commands and input hold no 'refused': their estimates are guesses, so they are counted.
+        assert len(every_estimated) == 1 and len(every_counted) == 2
+        # A plan of another shape gives no estimates: every kind is counted, the hits are the same.
+        search_module._estimate_statement.cache_clear()
+        monkeypatch.setattr(
+            search_module, "_estimate_statement", lambda kinds: sa.text("EXPLAIN (FORMAT JSON) SELECT 1")
+        )
+        odd, odd_counted, _ = run("refused", 10)
+        assert odd == common and len(odd_counted) == 1
     else:
         assert len(common_counted) == len(rare_counted) == 1
-        assert common_estimated == rare_estimated == []
+        assert common_estimated == rare_estimated == every_estimated == []
 
 
 def test_only_the_live_generation_is_searched(loaded: tuple[Index, list[int]]) -> None:
