@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,7 @@ from recorder.proxy.auth import (
 )
 from recorder.proxy.aws import AUTH_MODES as UPSTREAM_AUTH_MODES
 from recorder.proxy.aws import DEFAULT_PRESIGN_EXPIRES, AgentCoreUpstream
+from recorder.proxy.batches import SWITCH_INTERVAL
 from recorder.proxy.policy import Policy, load_policy
 from recorder.proxy.server import ProxyServer, ProxySettings
 from recorder.proxy.tap import FailurePolicy
@@ -244,6 +246,7 @@ def serve(
         typer.echo(f"listening on ws://{host}:{srv.port}", err=True)
         typer.echo(f"recordings in {directory}, index at {url}", err=True)
 
+    sys.setswitchinterval(SWITCH_INTERVAL)  # the relay gets the interpreter lock back sooner
     try:
         eventloop.run(server.run_until_signalled(ready))
     except RecorderError as exc:
