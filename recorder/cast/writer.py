@@ -49,7 +49,7 @@ _US = 1_000_000
 _encode_string = json.encoder.encode_basestring
 # The same escaping straight to UTF-8 bytes, several times faster: event data is most of what a
 # recording proxy spends its CPU on. orjson writes exactly the bytes ``_encode_string(s).encode()``
-# does (tests/cast/test_writer.py checks every code point class); it refuses lone surrogates.
+# does (tests/cast/test_writer.py checks every code point); it refuses lone surrogates.
 _dump_string = orjson.dumps
 _V2_NAMED = frozenset(
     {"version", "width", "height", "timestamp", "idle_time_limit", "command", "title", "env", "theme"}
