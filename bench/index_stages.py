@@ -4,6 +4,10 @@ Stages, each in this one process and timed in CPU seconds (SQLite runs in-proces
 counts; the other core's load counts much less than in wall time):
 
 - read: the cast reader's events, nothing else;
+- emulate: read + every output event fed to the terminal emulator (avt) and nothing else: no
+  marks, no observers, no rows. The floor of any indexer that emulates event by event in Python;
+- emulate_rows: emulate + the text of every row the emulator says changed, read once per event
+  (the least a line extractor that times each line by its last change must do);
 - extract: read + emulator + command, output-line and typed-input extraction, rows kept in lists
   (``recorder.cli.pipeline.extract_rows``, what indexing runs);
 - write: those same rows written by the store's ``SearchRowWriter`` into a fresh SQLite index at
@@ -13,7 +17,7 @@ counts; the other core's load counts much less than in wall time):
   fresh index.
 
 Each figure is MB of recording per CPU second. A stage's rate bounds the whole: the pipeline can
-never beat ``1 / (1/extract + 1/write)``.
+never beat ``1 / (1/extract + 1/write)``, and extraction never beats emulate_rows.
 
     .venv/bin/python -m bench.index_stages [--recordings 100]
 """
@@ -30,7 +34,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import avt
+
 from bench.bench_search import DEFAULT_KB, write_recording
+from recorder.cast.model import OUTPUT
 from recorder.cast.reader import open_cast
 from recorder.cli.pipeline import ImportReport, extract_rows, import_casts
 from recorder.index.db import make_engine, upgrade
@@ -57,6 +64,27 @@ def _read(files: list[Path]) -> None:
         with open_cast(path) as reader:
             for _ in reader.events():
                 pass
+
+
+def _emulate(files: list[Path], *, rows: bool) -> int:
+    """Feed every output event to a bare emulator; with ``rows``, read each changed row's text too.
+
+    Returns the number of events (so that the work cannot be optimised away, and for the table).
+    """
+    events = 0
+    for path in files:
+        with open_cast(path) as reader:
+            header = reader.header
+            vt = avt.Vt(header.width or 80, header.height or 24, scrollback_limit=0)
+            feed = vt.feed_str
+            for _time, code, data in reader.events():
+                events += 1
+                if code == OUTPUT:
+                    changed, _scrolled = feed(data)
+                    if rows:
+                        for row in changed:
+                            vt[row].text  # noqa: B018 - reading the text is the work measured
+    return events
 
 
 def _extract(files: list[Path]) -> list[Rows]:
@@ -127,6 +155,10 @@ def run(files: list[Path], work: Path) -> dict[str, Any]:
     mb = sum(f.stat().st_size for f in files) / 1e6
     results: dict[str, Any] = {"index_stage_sample_mb": mb}
     results["index_stage_read_mb_s"] = mb / _cpu(lambda: _read(files))
+    counted: list[int] = []
+    results["index_stage_emulate_mb_s"] = mb / _cpu(lambda: counted.append(_emulate(files, rows=False)))
+    results["index_stage_emulate_rows_mb_s"] = mb / _cpu(lambda: counted.append(_emulate(files, rows=True)))
+    results["index_stage_events_per_mb"] = counted[0] / mb
     extracted: list[Rows] = []
     results["index_stage_extract_mb_s"] = mb / _cpu(lambda: extracted.extend(_extract(files)))
     results["index_stage_rows"] = sum(len(c) + len(li) + len(i) for c, li, i in extracted)
