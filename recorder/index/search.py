@@ -442,6 +442,20 @@ def _kind_hits(
     return found
 
 
+#: For the rest of a search's transaction on PostgreSQL: no sequential scans, no hash or merge
+#: joins. Every statement of a search reads a bounded set of rows (a few rows, a window of
+#: connections, or the connections up to the last hit) and should reach the rest by index
+#: lookups. The planner guesses a rare word's rows from its statistics and with a LIMIT in the
+#: query may read a whole table rather than the GIN index (22 ms against 0.1 ms on 30,000
+#: commands, measured); and overestimating them, it hashed every indexed recording to join 82
+#: rows to (3 of the 3.4 ms of that statement on the benchmark's 10,000 recordings, and growing
+#: with the archive). One statement, one round trip; ``set_config(..., true)`` is SET LOCAL.
+_PG_PLANNER_SETTINGS = sa.text(
+    "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
+    "set_config('enable_mergejoin', 'off', true)"
+)
+
+
 def search(
     target: Index | Engine,
     query: str | Query,
@@ -463,10 +477,7 @@ def search(
     dialect = index.engine.dialect.name
     with index.session() as session:
         if dialect == "postgresql":
-            # PostgreSQL guesses a rare word's rows from its statistics and, with a LIMIT in the
-            # query, may read a whole table rather than the GIN index (22 ms against 0.1 ms on
-            # 30,000 commands, measured). A search never wants to read a whole table.
-            session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            session.execute(_PG_PLANNER_SETTINGS)
         values = filter_values(f)
         params = {**filter_params(values), **_query_params(parsed, dialect)}
         windows = _Windows(session, tuple(sorted(values)), params)
