@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from recorder.errors import QueryError
 
@@ -195,19 +196,45 @@ def to_tsquery(query: Query) -> str:
     return " & ".join(parts)
 
 
-def _matches(token: Token, term: Term) -> bool:
-    return token.text.startswith(term.text) if term.prefix else token.text == term.text
+def _words(text: str) -> list[tuple[int, int, str]]:
+    """What :func:`tokenize` yields, as plain tuples."""
+    return [(t.start, t.end, t.text) for t in tokenize(text)]
+
+
+def _term_matches(word: str, term: Term) -> bool:
+    return word.startswith(term.text) if term.prefix else word == term.text
+
+
+@lru_cache(maxsize=256)
+def _ascii_pattern(phrase: Phrase) -> re.Pattern[str]:
+    """The phrase as a regex over ASCII text, found at every word it starts at (overlaps too).
+
+    In ASCII text a word is a run of letters and digits (all of them L* or Nd), so a term is its
+    letters between non-word characters (a prefix: followed by any more of them), and the words
+    of a phrase are separated by non-word characters only. The lookahead makes every start a
+    match of its own, so phrases that overlap ("a a" in "a a a") are all found.
+    """
+    terms = [re.escape(t.text) + ("[A-Za-z0-9]*" if t.prefix else "") for t in phrase.terms]
+    body = "[^A-Za-z0-9]+".join(terms)
+    return re.compile(f"(?=(?<![A-Za-z0-9])({body})(?![A-Za-z0-9]))", re.ASCII | re.IGNORECASE)
 
 
 def match_spans(text: str, query: Query) -> list[tuple[int, int]]:
     """Where the query's phrases occur in ``text``: sorted, merged ``(start, end)`` character spans."""
-    tokens = list(tokenize(text))
     found: list[tuple[int, int]] = []
-    for phrase in query.phrases:
-        size = len(phrase.terms)
-        for i in range(len(tokens) - size + 1):
-            if all(_matches(tokens[i + k], term) for k, term in enumerate(phrase.terms)):
-                found.append((tokens[i].start, tokens[i + size - 1].end))
+    if text.isascii():
+        # Every word of every hit would be tokenized and compared; a regex per phrase is one pass.
+        for phrase in query.phrases:
+            found.extend(m.span(1) for m in _ascii_pattern(phrase).finditer(text))
+    else:
+        words = _words(text)
+        for phrase in query.phrases:
+            first, *rest = phrase.terms
+            starts = [i for i, (_, _, word) in enumerate(words) if _term_matches(word, first)]
+            last = len(words) - len(rest)
+            for i in starts:
+                if i < last and all(_term_matches(words[i + k][2], t) for k, t in enumerate(rest, 1)):
+                    found.append((words[i][0], words[i + len(rest)][1]))
     found.sort()
     merged: list[tuple[int, int]] = []
     for start, end in found:

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from recorder.errors import ConfigError, QueryError
@@ -263,3 +263,51 @@ def test_spans_lie_inside_the_text_and_match_query_words(text: str, raw: str) ->
     assert spans == sorted(spans)
     for start, end in spans:
         assert 0 <= start < end <= len(text)
+
+
+def _spans_by_definition(text: str, query: Query) -> list[tuple[int, int]]:
+    """The spans as the docstring defines them: every run of words that a phrase matches, merged."""
+    words = list(tokenize(text))
+    found = []
+    for phrase in query.phrases:
+        size = len(phrase.terms)
+        for i in range(len(words) - size + 1):
+            if all(
+                words[i + k].text.startswith(t.text) if t.prefix else words[i + k].text == t.text
+                for k, t in enumerate(phrase.terms)
+            ):
+                found.append((words[i].start, words[i + size - 1].end))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+# Texts and queries over a small alphabet, so that words and phrases repeat and overlap.
+SPAN_TEXT = st.lists(st.sampled_from(["ab", "a", "b", "AB", "aB", " ", " ", "-", "_", "é", "½", "日", "İ"]))
+
+
+SPAN_PARTS = st.sampled_from(["a", "ab", "b", "aa*", "ab*", '"a b"', '"a a"', '"ab ba*"', "日", "éa*", "i̇"])
+
+
+@settings(max_examples=500, deadline=1000)
+@given(
+    st.one_of(SPAN_TEXT.map("".join), st.text(max_size=200)),
+    # One phrase alone as often as several: other phrases' spans would hide a missed match.
+    st.one_of(SPAN_PARTS.map(lambda part: [part]), st.lists(SPAN_PARTS, min_size=1, max_size=8)),
+)
+@example("a a a", ['"a a"'])  # overlapping occurrences
+@example("x a_b-A-B y", ['"a b"'])  # '_' and '-' separate words; case does not matter
+@example("ab_aba abab", ['"ab ba*"'])
+def test_spans_are_every_phrase_occurrence_merged(text: str, parts: list[str]) -> None:
+    query = parse_query(" ".join(parts))
+    assert match_spans(text, query) == _spans_by_definition(text, query)
+
+
+def test_spans_of_overlapping_phrases_cover_all_of_them() -> None:
+    assert match_spans("a a a", parse_query('"a a"')) == [(0, 5)]
+    assert match_spans("x a_b-A-B y", parse_query('"a b"')) == [(2, 5), (6, 9)]
+    assert match_spans("é a a", parse_query('"a a"')) == [(2, 5)]
