@@ -147,7 +147,7 @@ def find_token(index: Index, token: str) -> TokenRow | None:
     public = token_id(token)
     if public is None:
         return None
-    with index.session() as session:
+    with index.reading() as session:
         row = session.get(AccessToken, public)
         found = None if row is None else _token_row(row)
     if found is None or not hmac.compare_digest(found.sha256, token_digest(token)):
@@ -157,7 +157,7 @@ def find_token(index: Index, token: str) -> TokenRow | None:
 
 def list_tokens(index: Index) -> list[TokenRow]:
     """Every token row, newest first."""
-    with index.session() as session:
+    with index.reading() as session:
         rows = session.scalars(sa.select(AccessToken).order_by(AccessToken.created_at.desc()))
         return [_token_row(r) for r in rows]
 
@@ -224,7 +224,7 @@ def list_audit(
     if actor is not None:
         query = query.where(AuditEntry.actor == actor)
     query = query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
-    with index.session() as session:
+    with index.reading() as session:
         out = []
         for r in session.scalars(query):
             try:

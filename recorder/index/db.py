@@ -24,6 +24,9 @@ from recorder.logfmt import get_logger
 
 log = get_logger(__name__)
 
+#: Execution option of a transaction that only reads (``Index.reading``): on SQLite it begins
+#: deferred instead of taking the write lock.
+READ_ONLY = "recorder_read_only"
 #: How long a SQLite writer waits for another writer's lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5000
 #: How long to wait for a PostgreSQL server to accept the connection.
@@ -125,6 +128,11 @@ def _sqlite_engine(url: URL, *, durable: bool = True) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            # Only reads: a deferred transaction reads the last commit (WAL) and takes no write
+            # lock, so it never waits behind an indexing batch and never holds up a writer.
+            connection.exec_driver_sql("BEGIN")
+            return
         # IMMEDIATE takes the write lock up front (waiting up to the busy timeout): a deferred
         # transaction that reads and then writes fails at once when another writer got in between.
         connection.exec_driver_sql("BEGIN IMMEDIATE")

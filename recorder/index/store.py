@@ -28,7 +28,7 @@ from recorder.errors import (
     IndexValueTooLong,
     UnknownConnection,
 )
-from recorder.index.db import describe
+from recorder.index.db import READ_ONLY, describe
 from recorder.index.models import (
     CAST_VERSIONS,
     COUNTER_NAMES,
@@ -399,6 +399,8 @@ class Index:
         self._engine = engine
         self._dialect = engine.dialect.name
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        reader = engine.execution_options(**{READ_ONLY: True})
+        self._read_sessions = sessionmaker(reader, expire_on_commit=False)
 
     @property
     def engine(self) -> Engine:
@@ -406,13 +408,18 @@ class Index:
         return self._engine
 
     def session(self) -> AbstractContextManager[Session]:
-        """One transaction for queries built outside the store (search); errors become IndexStoreError."""
+        """One transaction for statements built outside the store; errors become IndexStoreError."""
         return self._transaction()
 
+    def reading(self) -> AbstractContextManager[Session]:
+        """One transaction that only reads (search): on SQLite it waits for no writer."""
+        return self._transaction(read_only=True)
+
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
+    def _transaction(self, *, read_only: bool = False) -> Iterator[Session]:
+        sessions = self._read_sessions if read_only else self._sessions
         try:
-            with self._sessions.begin() as session:
+            with sessions.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
             message = describe(exc)
@@ -541,7 +548,7 @@ class Index:
     def active_connections(self) -> list[ConnectionRow]:
         """Connections still marked active (after a crash: the ones to recover), oldest first."""
         query = self._select().where(Connection.status == ConnectionStatus.ACTIVE).order_by(Connection.id)
-        with self._transaction() as session:
+        with self._transaction(read_only=True) as session:
             return [_row(conn, shell) for conn, shell in session.execute(query).tuples()]
 
     def unindexed_connections(self) -> list[int]:
@@ -555,7 +562,7 @@ class Index:
             .where(Connection.status != ConnectionStatus.ACTIVE, IndexedRecording.connection_id.is_(None))
             .order_by(Connection.id)
         )
-        with self._transaction() as session:
+        with self._transaction(read_only=True) as session:
             return list(session.scalars(query))
 
     def mark_interrupted(
@@ -621,13 +628,13 @@ class Index:
 
     def get_connection(self, conn_id: int) -> ConnectionRow | None:
         """One connection by id, or None."""
-        with self._transaction() as session:
+        with self._transaction(read_only=True) as session:
             found = session.execute(self._select().where(Connection.id == conn_id)).tuples().first()
             return None if found is None else _row(*found)
 
     def get_shell(self, shell_pk: int) -> ShellRow | None:
         """One shell by its row id (``ConnectionRow.shell_pk``), or None."""
-        with self._transaction() as session:
+        with self._transaction(read_only=True) as session:
             shell = session.get(Shell, shell_pk)
             return None if shell is None else _shell_row(shell)
 
@@ -638,7 +645,7 @@ class Index:
             .where(Connection.shell_pk == shell_pk)
             .order_by(Connection.started_at, Connection.id)
         )
-        with self._transaction() as session:
+        with self._transaction(read_only=True) as session:
             return [_row(conn, shell) for conn, shell in session.execute(query).tuples()]
 
     def list_connections(self, filters: ConnectionFilter | None = None) -> list[ConnectionRow]:
@@ -646,7 +653,7 @@ class Index:
         f = filters or ConnectionFilter()
         query = self._select().where(*connection_conditions(f))
         query = query.order_by(Connection.started_at.desc(), Connection.id.desc()).limit(f.limit)
-        with self._transaction() as session:
+        with self._transaction(read_only=True) as session:
             return [_row(conn, shell) for conn, shell in session.execute(query).tuples()]
 
     def list_refusals(
@@ -671,7 +678,7 @@ class Index:
         if until is not None:
             query = query.where(RefusedAttempt.at < _aware("until", until))
         query = query.order_by(RefusedAttempt.at.desc(), RefusedAttempt.id.desc()).limit(limit)
-        with self._transaction() as session:
+        with self._transaction(read_only=True) as session:
             return [_refusal_row(row) for row in session.scalars(query)]
 
     # -- search rows and imports -----------------------------------------------------------
@@ -706,7 +713,7 @@ class Index:
 
     def indexed(self, conn_id: int) -> IndexedRow | None:
         """The live indexing run of a connection, or None if it was never indexed for search."""
-        with self._transaction() as session:
+        with self._transaction(read_only=True) as session:
             row = session.get(IndexedRecording, conn_id)
             if row is None:
                 return None
@@ -735,7 +742,7 @@ class Index:
             .where(CommandEntry.connection_id == conn_id)
             .order_by(CommandEntry.seq)
         )
-        with self._transaction() as session:
+        with self._transaction(read_only=True) as session:
             return [
                 CommandRow(
                     connection_id=c.connection_id,
@@ -752,7 +759,7 @@ class Index:
     def find_recording(self, sha256: str) -> int | None:
         """The connection whose recording has this SHA-256 (imported or recorded here), or None."""
         _check_sha256(sha256)
-        with self._transaction() as session:
+        with self._transaction(read_only=True) as session:
             imported = session.execute(
                 sa.select(Import.connection_id).where(Import.sha256 == sha256)
             ).scalar()
@@ -765,7 +772,7 @@ class Index:
 
     def get_import(self, conn_id: int) -> ImportRow | None:
         """Where an imported connection came from, or None if it was not imported."""
-        with self._transaction() as session:
+        with self._transaction(read_only=True) as session:
             row = session.execute(sa.select(Import).where(Import.connection_id == conn_id)).scalar()
             if row is None:
                 return None

@@ -18,6 +18,7 @@ from recorder.errors import (
     IndexValueTooLong,
     UnknownConnection,
 )
+from recorder.index.db import make_engine
 from recorder.index.models import COUNTER_NAMES, MAX_ARN, MAX_PRINCIPAL, ConnectionStatus, EndReason
 from recorder.index.store import (
     CLIPPED_MARK,
@@ -646,3 +647,47 @@ def test_import_without_an_exit_code_has_no_end_reason(index: Index) -> None:
 def test_import_that_ends_before_it_starts_is_refused(index: Index) -> None:
     with pytest.raises(ValueError, match="ended_at"):
         _import(index, ended_at=T0 - timedelta(seconds=1))
+
+
+# -- readers and writers -------------------------------------------------------------------------
+
+
+def test_reads_and_searches_do_not_wait_for_a_writer(index: Index, engine: Engine) -> None:
+    """An auditor's listing or search goes on while an indexer or the proxy holds a write.
+
+    On SQLite each write transaction takes the database's one write lock at BEGIN; a read that
+    took it too would wait behind every indexing batch (and fail after the busy timeout behind
+    a long one). Reads are deferred transactions: in WAL mode they read the last commit.
+    """
+    from recorder.index.access import create_token, find_token, list_audit, list_tokens, record_audit
+    from recorder.index.search import search
+
+    conn_id = _open(index)
+    _finish(index, conn_id)
+
+    class Seen:
+        offset = 1.0
+        text = "connection refused"
+
+    index.replace_search_rows(conn_id, [], [Seen()], [])
+    _row, token = create_token(index, "auditor")
+    record_audit(index, actor="alice", command="token create", arguments={}, targets=[])
+    writer = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        with writer.connect() as conn, conn.begin():
+            # Holds the write lock (SQLite) or the connection's row lock (PostgreSQL) from here.
+            steal = sa.text("UPDATE connections SET principal = 'mallory' WHERE id = :id")
+            conn.execute(steal, {"id": conn_id})
+            row = index.get_connection(conn_id)
+            assert row is not None and row.principal == "alice"  # the last commit, not the write
+            assert [r.id for r in index.list_connections()] == [conn_id]
+            assert [h.text for h in search(index, "refused")] == ["connection refused"]
+            indexed = index.indexed(conn_id)
+            assert indexed is not None and indexed.line_count == 1
+            assert index.find_recording(SHA) == conn_id
+            # The proxy checks a bearer token on every connection it accepts.
+            assert find_token(index, token) is not None and len(list_tokens(index)) == 1
+            assert [e.command for e in list_audit(index)] == ["token create"]
+            conn.rollback()
+    finally:
+        writer.dispose()
