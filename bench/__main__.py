@@ -118,7 +118,11 @@ def main() -> None:
     _section(
         "concurrency",
         lambda: {
-            **concurrency.echo(levels=(1, 50) if quick else (1, 50, 200), seconds=3.0 if quick else 6.0),
+            **(
+                concurrency.echo(levels=(1, 50), seconds=3.0, min_samples=0)
+                if quick
+                else concurrency.echo(levels=(1, 50, 200), seconds=6.0)
+            ),
             **concurrency.idle(100 if quick else 1000),
         },
         results,

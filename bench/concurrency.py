@@ -35,6 +35,9 @@ from recorder.protocol import (
 
 #: Seconds between one session's keys (uniform): about 20 keys a second in every session at once.
 TYPING_GAP = (0.03, 0.07)
+#: Keys each side of a level types at least: a p99 of 120 keys (one typist for 6 s) is their
+#: second slowest, and moved from 0.5 to 4.5 ms between runs of the same code.
+MIN_ECHO_SAMPLES = 600
 #: Attached shells per runtime session is limited (10), so sessions are spread over session ids.
 PER_SESSION = 10
 
@@ -109,7 +112,15 @@ def _p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def echo(levels: tuple[int, ...] = (1, 50, 200), seconds: float = 6.0) -> dict[str, Any]:
+def typing_seconds(level: int, seconds: float, min_samples: int = MIN_ECHO_SAMPLES) -> float:
+    """How long ``level`` sessions type: ``seconds``, or long enough for ``min_samples`` keys."""
+    per_second = level / (sum(TYPING_GAP) / 2)
+    return max(seconds, min_samples / per_second)
+
+
+def echo(
+    levels: tuple[int, ...] = (1, 50, 200), seconds: float = 6.0, min_samples: int = MIN_ECHO_SAMPLES
+) -> dict[str, Any]:
     """Echo round trips at each level of concurrently typing sessions, direct and proxied."""
     results: dict[str, Any] = {}
     # A closed client leaves its shell alive and detached (as AgentCore does), so every shell
@@ -121,13 +132,15 @@ def echo(levels: tuple[int, ...] = (1, 50, 200), seconds: float = 6.0) -> dict[s
         ) as rt:
             with recorder_started(*proxy_args(Path(tmp), rt.url)) as proxy:
                 for level in levels:
-                    direct = eventloop.run(_echo_under_load(rt.url, level, seconds))
-                    through = eventloop.run(_echo_under_load(proxy.url, level, seconds))
+                    typing = typing_seconds(level, seconds, min_samples)
+                    direct = eventloop.run(_echo_under_load(rt.url, level, typing))
+                    through = eventloop.run(_echo_under_load(proxy.url, level, typing))
                     results[f"echo{level}_direct_median_ms"] = statistics.median(direct)
                     results[f"echo{level}_proxy_median_ms"] = statistics.median(through)
                     results[f"echo{level}_direct_p99_ms"] = _p99(direct)
                     results[f"echo{level}_proxy_p99_ms"] = _p99(through)
                     results[f"echo{level}_added_p99_ms"] = _p99(through) - _p99(direct)
+                    results[f"echo{level}_keys"] = len(through)
     return results
 
 
