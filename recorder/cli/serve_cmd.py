@@ -243,7 +243,6 @@ def serve(
     server = ProxyServer(settings, target, index, on_finished=index_for_search, on_stop=indexer.close)
 
     def ready(srv: ProxyServer) -> None:
-        eventloop.freeze_startup_heap()
         typer.echo(f"listening on ws://{host}:{srv.port}", err=True)
         typer.echo(f"recordings in {directory}, index at {url}", err=True)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 
 import pytest
 
@@ -27,26 +26,3 @@ def test_the_environment_picks_asyncios_own_loop(monkeypatch: pytest.MonkeyPatch
     assert eventloop.loop_factory() is None
     assert eventloop.loop_name() == "asyncio"
     assert eventloop.run(_loop_module()).startswith("asyncio")
-
-
-class _Node:
-    def __init__(self) -> None:
-        self.me = self  # a reference cycle: only the cyclic collector frees it
-
-
-def test_the_start_up_heap_is_left_out_of_later_collections() -> None:
-    alive = _Node()
-    try:
-        eventloop.freeze_startup_heap()
-        assert gc.get_freeze_count() > 0
-        # What lived at start-up is in no generation: no collection walks it again.
-        assert not any(o is alive for o in gc.get_objects())
-        # Garbage made afterwards is still collected.
-        later = _Node()
-        later_id = id(later)
-        del later
-        assert gc.collect() > 0
-        assert not any(id(o) == later_id and isinstance(o, _Node) for o in gc.get_objects())
-    finally:
-        gc.unfreeze()
-    assert gc.get_freeze_count() == 0 and any(o is alive for o in gc.get_objects())
