@@ -196,11 +196,6 @@ def to_tsquery(query: Query) -> str:
     return " & ".join(parts)
 
 
-def _words(text: str) -> list[tuple[int, int, str]]:
-    """What :func:`tokenize` yields, as plain tuples."""
-    return [(t.start, t.end, t.text) for t in tokenize(text)]
-
-
 def _term_matches(word: str, term: Term) -> bool:
     return word.startswith(term.text) if term.prefix else word == term.text
 
@@ -227,14 +222,14 @@ def match_spans(text: str, query: Query) -> list[tuple[int, int]]:
         for phrase in query.phrases:
             found.extend(m.span(1) for m in _ascii_pattern(phrase).finditer(text))
     else:
-        words = _words(text)
+        words = list(tokenize(text))
         for phrase in query.phrases:
             first, *rest = phrase.terms
-            starts = [i for i, (_, _, word) in enumerate(words) if _term_matches(word, first)]
+            starts = [i for i, word in enumerate(words) if _term_matches(word.text, first)]
             last = len(words) - len(rest)
             for i in starts:
-                if i < last and all(_term_matches(words[i + k][2], t) for k, t in enumerate(rest, 1)):
-                    found.append((words[i][0], words[i + len(rest)][1]))
+                if i < last and all(_term_matches(words[i + k].text, t) for k, t in enumerate(rest, 1)):
+                    found.append((words[i].start, words[i + len(rest)].end))
     found.sort()
     merged: list[tuple[int, int]] = []
     for start, end in found:
