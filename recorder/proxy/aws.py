@@ -40,6 +40,7 @@ from recorder.protocol import (
     validate_session_id,
     validate_shell_id,
 )
+from recorder.proxy.hop import HopClientConnection
 from recorder.proxy.upstream import (
     DEFAULT_OPEN_TIMEOUT,
     DEFAULT_PING_INTERVAL,
@@ -334,6 +335,7 @@ class AgentCoreUpstream:
                 url,
                 additional_headers=headers,
                 max_size=MAX_MESSAGE_SIZE,
+                create_connection=HopClientConnection,
                 open_timeout=self._open_timeout,
                 ping_interval=self.ping_interval,
                 ping_timeout=PING_TIMEOUT,

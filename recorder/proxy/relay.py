@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Close
+from websockets.frames import Close, Frame, Opcode
+from websockets.protocol import OPEN
 
 from recorder.index.models import EndReason
 from recorder.logfmt import get_logger
 from recorder.protocol import Channel, CloseCode
+from recorder.proxy.hop import Hop, Sink
 from recorder.proxy.tap import C2U, U2C, Direction, RecordingFailed, RecordingTap
 
 log = get_logger(__name__)
@@ -52,6 +54,9 @@ class Relay:
         self._ending: Outcome | None = None
         self._done = asyncio.Event()
         self.termination_seen = False
+        #: Messages relayed by the fast hop, client to upstream and back (the rest went through
+        #: recv and send).
+        self.hopped = [0, 0]
 
     async def run(self) -> Outcome:
         """Relay until either side ends, then close the other side the same way."""
@@ -69,6 +74,7 @@ class Relay:
             await self._close_both(outcome)
             return outcome
         finally:
+            self._detach()
             for task in (*pumps, ending):
                 task.cancel()
             await asyncio.gather(*pumps, ending, return_exceptions=True)
@@ -77,13 +83,26 @@ class Relay:
         """Ask the relay to stop (shutdown, recording failure); the first reason given wins."""
         if self._ending is None:
             self._ending = outcome
+        # Nothing is relayed once the relay is ending: frames still coming wait in the queues.
+        self._detach()
         self._done.set()
+
+    def _detach(self) -> None:
+        for ws in (self.client, self.upstream):
+            if isinstance(ws, Hop):
+                ws.sink = None
 
     async def _pump(self, src: Connection, dst: Connection, direction: Direction) -> None:
         tap_put = self.tap.put
         recv = src.recv
         send = dst.send
+        hopping = src if isinstance(src, Hop) else None
+        hop = self._hop(hopping, dst, direction) if hopping is not None else None
         while True:
+            if hopping is not None and self._ending is None and not hopping.recv_messages.frames:
+                # Nothing waits in the queue: later messages can go through the fast hop, and
+                # recv() below returns only what the hop declines (or raises when src closes).
+                hopping.sink = hop
             try:
                 message = await recv()
             except ConnectionClosed as exc:
@@ -102,6 +121,52 @@ class Relay:
                 # The other side is gone; its own pump sees why.
                 await self._done.wait()
                 return
+
+    def _hop(self, src: Hop, dst: Connection, direction: Direction) -> Sink:
+        """The fast hop from ``src`` to ``dst``, run inside src's receive callback, frame by frame.
+
+        It relays a whole binary message when the tap takes it at once and dst can be written to
+        without waiting: what the pump does for it, minus the queue, the task switch and the
+        drain. Anything else it declines and detaches itself, so that the pump takes that frame
+        and every later one through ``recv()`` and ``send()`` until the queue is empty again.
+        """
+        offer = self.tap.offer
+        protocol = dst.protocol
+        monotonic = time.monotonic
+        to_client = direction is U2C
+        hopped, slot = self.hopped, int(to_client)
+        binary = Opcode.BINARY
+        data_opcodes = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+
+        def hop(frame: Frame) -> bool:
+            opcode = frame.opcode
+            if opcode not in data_opcodes:
+                return False  # ping, pong, close: the connection's own business
+            if (
+                opcode is binary
+                and frame.fin
+                and protocol.state is OPEN
+                and not dst.paused
+                and dst.send_in_progress is None
+                and not dst.transport.is_closing()
+            ):
+                data = frame.data
+                message = data if type(data) is bytes else bytes(data)
+                if offer(direction, message, monotonic()):
+                    if to_client and is_termination_frame(message):
+                        self.termination_seen = True
+                    protocol.send_binary(message)
+                    hopped[slot] += 1
+                    try:
+                        dst.send_data()
+                    except Exception as exc:  # noqa: BLE001 - what send() does with a failed write
+                        dst.set_connection_exc(exc)
+                        dst.transport.abort()
+                    return True
+            src.sink = None
+            return False
+
+        return hop
 
     def _source_closed(self, direction: Direction, rcvd: Close | None, sent: Close | None) -> Outcome:
         # A peer's own close frame is forwarded; a close our side started (a protocol violation

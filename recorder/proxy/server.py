@@ -53,6 +53,7 @@ from recorder.protocol import (
     parse_target,
 )
 from recorder.proxy.auth import Authenticator, Identity, RateLimiter, request_token
+from recorder.proxy.hop import HopServerConnection
 from recorder.proxy.policy import Policy
 from recorder.proxy.relay import CLOSE_TIMEOUT, EndReason, Outcome, Relay
 from recorder.proxy.tap import (
@@ -192,6 +193,7 @@ class ProxyServer:
             select_subprotocol=_select_subprotocol,
             max_size=MAX_MESSAGE_SIZE,
             open_timeout=HANDSHAKE_TIMEOUT,
+            create_connection=HopServerConnection,
             close_timeout=CLOSE_TIMEOUT,
             ping_interval=self.settings.ping_interval,
             compression=None,

@@ -242,6 +242,21 @@ class RecordingTap:
         """Start the writer task."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="recording-writer")
 
+    def offer(self, direction: Direction, message: bytes, at: float) -> bool:
+        """Queue one relayed message if that needs no wait and no decision; False leaves it to put().
+
+        The relay's fast hop (``recorder.proxy.hop``) calls this inside a connection's receive
+        callback, where nothing can wait: False when the buffer has no room for the message,
+        the writer is stalled or recording has failed, and nothing was queued or counted.
+        """
+        cost = len(message) + ITEM_OVERHEAD
+        if self.failure is not None or self._stalled:
+            return False
+        if self._queued_bytes + cost > self.max_buffer and self._queued_bytes > 0:
+            return False
+        self._enqueue(_Item(at, direction, message), cost)
+        return True
+
     async def put(self, direction: Direction, message: bytes | str, at: float | None = None) -> None:
         """Queue one relayed message; waits while the buffer is full; raises once recording failed."""
         if self.failure is not None:

@@ -23,6 +23,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from recorder.errors import UpstreamError
 from recorder.logfmt import get_logger
 from recorder.protocol import MAX_MESSAGE_SIZE, SESSION_HEADER, SHELL_ID_HEADER, ShellRequest
+from recorder.proxy.hop import HopClientConnection
 
 log = get_logger(__name__)
 
@@ -114,6 +115,7 @@ class WebSocketUpstream:
                 uri,
                 additional_headers=headers,
                 max_size=MAX_MESSAGE_SIZE,
+                create_connection=HopClientConnection,
                 open_timeout=self._open_timeout,
                 ping_interval=self._ping_interval,
                 compression=None,
