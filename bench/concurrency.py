@@ -2,7 +2,7 @@
 
 - echo: N sessions (a `cat` shell each) type concurrently, a key every ~50 ms per session, each
   starting at its own moment; the round trip of every key is measured, direct from the runtime
-  and through the proxy, in one run.
+  and through the proxy, in one run, in turns (direct, proxied, direct, proxied).
 - idle: C attached idle shells through one proxy (pings on); the proxy's resident memory before and
   after gives its memory per connection, and one more connection must still open and echo.
 """
@@ -38,6 +38,8 @@ TYPING_GAP = (0.03, 0.07)
 #: Keys each side of a level types at least: a p99 of 120 keys (one typist for 6 s) is their
 #: second slowest, and moved from 0.5 to 4.5 ms between runs of the same code.
 MIN_ECHO_SAMPLES = 600
+#: Turns each side of a level types in, alternating direct and proxied.
+ECHO_HALVES = 2
 #: Attached shells per runtime session is limited (10), so sessions are spread over session ids.
 PER_SESSION = 10
 
@@ -125,16 +127,21 @@ def echo(
     results: dict[str, Any] = {}
     # A closed client leaves its shell alive and detached (as AgentCore does), so every shell
     # opened at every level, direct and proxied, counts against the runtime's limit.
-    live = str(2 * sum(levels) + 10)
+    live = str(2 * ECHO_HALVES * sum(levels) + 10)
     with tempfile.TemporaryDirectory() as tmp:
         with recorder_started(
             "runtime", "--listen", "127.0.0.1:0", "--shell", "cat", "--max-live-shells", live
         ) as rt:
             with recorder_started(*proxy_args(Path(tmp), rt.url)) as proxy:
                 for level in levels:
-                    typing = typing_seconds(level, seconds, min_samples)
-                    direct = eventloop.run(_echo_under_load(rt.url, level, typing))
-                    through = eventloop.run(_echo_under_load(proxy.url, level, typing))
+                    typing = typing_seconds(level, seconds, min_samples) / ECHO_HALVES
+                    direct: list[float] = []
+                    through: list[float] = []
+                    # Direct and proxied in turns, so that the machine's drift (it is shared)
+                    # falls on both sides alike: each p99 is a tail of its own.
+                    for _ in range(ECHO_HALVES):
+                        direct += eventloop.run(_echo_under_load(rt.url, level, typing))
+                        through += eventloop.run(_echo_under_load(proxy.url, level, typing))
                     results[f"echo{level}_direct_median_ms"] = statistics.median(direct)
                     results[f"echo{level}_proxy_median_ms"] = statistics.median(through)
                     results[f"echo{level}_direct_p99_ms"] = _p99(direct)
