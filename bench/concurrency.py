@@ -41,7 +41,7 @@ TYPING_GAP = (0.03, 0.07)
 #: second slowest, and moved from 0.5 to 4.5 ms between runs of the same code.
 MIN_ECHO_SAMPLES = 600
 #: Turns each side of a level types in, alternating direct and proxied.
-ECHO_HALVES = 2
+ECHO_TURNS = 2
 #: Attached shells per runtime session is limited (10), so sessions are spread over session ids.
 PER_SESSION = 10
 
@@ -129,7 +129,7 @@ def echo(
     results: dict[str, Any] = {}
     # A closed client leaves its shell alive and detached (as AgentCore does), so every shell
     # opened at every level, direct and proxied, counts against the runtime's limit.
-    live = str(2 * ECHO_HALVES * sum(levels) + 10)
+    live = str(2 * ECHO_TURNS * sum(levels) + 10)
     with tempfile.TemporaryDirectory() as tmp:
         with recorder_started(
             "runtime", "--listen", "127.0.0.1:0", "--shell", "cat", "--max-live-shells", live
@@ -137,7 +137,7 @@ def echo(
             with recorder_started(*proxy_args(Path(tmp), rt.url)) as proxy:
                 pids = (rt.pid, proxy.pid)
                 for level in levels:
-                    typing = typing_seconds(level, seconds, min_samples) / ECHO_HALVES
+                    typing = typing_seconds(level, seconds, min_samples) / ECHO_TURNS
                     direct: list[float] = []
                     through: list[float] = []
                     # Direct and proxied in turns, so that the machine's drift (it is shared)
@@ -145,7 +145,7 @@ def echo(
                     # are sealed and indexed (as the relay bench's bursts do): 200 sessions ending
                     # at once keep the proxy and its indexer busy for seconds, and the next turn
                     # measured that work, not the relay (p99 22 ms against 10 without turns).
-                    for _ in range(ECHO_HALVES):
+                    for _ in range(ECHO_TURNS):
                         eventloop.run(settle(pids))
                         direct += eventloop.run(_echo_under_load(rt.url, level, typing))
                         eventloop.run(settle(pids))

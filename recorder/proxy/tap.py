@@ -250,12 +250,14 @@ class RecordingTap:
         the writer is stalled or recording has failed, and nothing was queued or counted.
         """
         cost = len(message) + ITEM_OVERHEAD
-        if self.failure is not None or self._stalled:
-            return False
-        if self._queued_bytes + cost > self.max_buffer and self._queued_bytes > 0:
+        if self.failure is not None or self._stalled or not self._has_room_for(cost):
             return False
         self._enqueue(_Item(at, direction, message), cost)
         return True
+
+    def _has_room_for(self, cost: int) -> bool:
+        # An item larger than the whole bound still goes in, alone.
+        return self._queued_bytes + cost <= self.max_buffer or self._queued_bytes == 0
 
     async def put(self, direction: Direction, message: bytes | str, at: float | None = None) -> None:
         """Queue one relayed message; waits while the buffer is full; raises once recording failed."""
@@ -263,7 +265,7 @@ class RecordingTap:
             raise RecordingFailed(f"recording failed: {self.failure}")
         t = time.monotonic() if at is None else at
         cost = len(message) + ITEM_OVERHEAD
-        while self._queued_bytes + cost > self.max_buffer and self._queued_bytes > 0 and not self._stalled:
+        while not self._has_room_for(cost) and not self._stalled:
             self._has_room.clear()
             await self._has_room.wait()
             if self.failure is not None:
