@@ -121,6 +121,9 @@ async def test_a_recording_on_a_hung_file_fails_while_another_keeps_recording(tm
 async def test_a_hurried_job_cuts_the_tick_short() -> None:
     writer = BatchWriter(tick=3.0)
     assert await asyncio.wait_for(writer.submit(lambda n: n, 0), 10) == 0
+    # The result can reach the loop before the thread has looked at its queue once more: a job
+    # submitted at that instant runs at once. A moment later the thread is in its tick.
+    await asyncio.sleep(0.1)
     # The thread now sleeps out its tick: an ordinary job waits for the end of it...
     waiting = writer.submit(lambda n: n, 1)
     await asyncio.sleep(0.3)
