@@ -10,6 +10,7 @@ SIGTERM and any tagged process still alive fails the test (after being killed).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import os
@@ -20,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -88,6 +89,15 @@ def wait_until(predicate: object, timeout: float, what: str, interval: float = 0
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+async def until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.01) -> None:
+    """:func:`wait_until` for async tests: polls without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(interval)
 
 
 def assert_no_strays(tag: str, timeout: float = STRAY_TIMEOUT) -> None:

@@ -9,7 +9,7 @@ import socket
 import ssl
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +45,7 @@ from recorder.proxy.aws import (
     sign_headers,
 )
 from recorder.proxy.upstream import UpstreamRefused, UpstreamUnavailable
-from tests.procs import TEST_ARN, RunningProcess, run_recorder, start_runtime
+from tests.procs import TEST_ARN, RunningProcess, run_recorder, start_runtime, until
 from tests.proxy.aws_standin import (
     ACCESS_KEY,
     QUOTA_SHELL_ID,
@@ -165,14 +165,6 @@ def recorded_output(s: Stack, conn_index: int = 0) -> str:
         return "".join(e.data for e in reader.events() if e.code == "o")
 
 
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    """Poll without blocking the loop; fail with ``what`` after ``timeout`` (a safety net)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
-    assert predicate(), what
-
-
 # -- end to end through the proxy -----------------------------------------------------------
 
 
@@ -215,7 +207,7 @@ async def test_wrong_secret_is_refused_with_403_and_aws_message_is_logged(
         (refusal,) = s.index.list_refusals()
         assert refusal.http_status == 403 and refusal.runtime_arn == TEST_ARN
         assert s.index.list_connections() == []
-        await until(lambda: "does not match the signature" in s.proxy.text, "AWS's message in the log")
+        await until(lambda: "does not match the signature" in s.proxy.text, 20, "AWS's message in the log")
     assert [r.status for r in aws.received] == [403]
 
 
@@ -297,7 +289,7 @@ async def test_upstream_is_pinged_at_the_configured_interval(
     use_keys(monkeypatch)
     with agentcore_proxy(tmp_path, aws, "--upstream-ping-interval", "0.2") as s:
         async with asyncio.timeout(EXCHANGE_TIMEOUT), client(s.url, _request()) as ws:
-            await until(lambda: aws.pings >= 3, "three pings from the proxy")
+            await until(lambda: aws.pings >= 3, 20, "three pings from the proxy")
             await ws.send(encode(Channel.STDIN, b"exit 0\r"))
             with pytest.raises(ConnectionClosed):
                 while True:

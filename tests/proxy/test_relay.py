@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from recorder.protocol import Channel, encode
 from recorder.proxy.hop import HopClientConnection, HopServerConnection
 from recorder.proxy.relay import Outcome, Relay
 from recorder.proxy.tap import RecordingTap, context_header
+from tests.procs import until
 
 Message = bytes | str
 #: Socket buffer sizes between the relay and the upstream.
@@ -103,7 +104,7 @@ async def relayed(
             rig.upstream_reads.set()
             await asyncio.wait_for(upstream_ready.wait(), 10)
             yield rig
-        await asyncio.wait_for(_until(lambda: bool(rig.outcomes)), 10)
+        await until(lambda: bool(rig.outcomes), 10, "the relay to end")
     finally:
         proxy.close()
         up.close()
@@ -123,11 +124,6 @@ def _small_socket(connect_to: tuple[str, int] | None = None) -> socket.socket:
         sock.connect(connect_to)
     sock.setblocking(False)
     return sock
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.01)
 
 
 async def _echoes(client: ClientConnection, count: int) -> list[bytes]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from recorder.proxy.tap import (
     SecretMasker,
     context_header,
 )
+from tests.procs import until
 
 
 def _tap(path: Path, **kwargs: object) -> RecordingTap:
@@ -174,15 +174,6 @@ async def test_disk_full_fails_the_tap_and_calls_back(tmp_path: Path) -> None:
 KEY = Ed25519PrivateKey.generate()
 
 
-async def _until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll without blocking the loop the tap runs on (``timeout`` is a safety net)."""
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _signed_tap(path: Path, **kwargs: object) -> RecordingTap:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
     side = os.open(sidecar_path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
@@ -195,7 +186,7 @@ async def test_each_batch_gets_a_checkpoint_after_its_data_and_close_seals(tmp_p
     tap = _signed_tap(path, flush_interval=0.02)
     tap.begin()
     await tap.put(U2C, encode(Channel.STDOUT, b"first batch\r\n"), None)
-    await _until(lambda: sidecar_path(path).read_bytes().count(b"\n") >= 2, 10, "the first checkpoint")
+    await until(lambda: sidecar_path(path).read_bytes().count(b"\n") >= 2, 10, "the first checkpoint")
     # The checkpoint covers exactly what is in the file: a crash here verifies as a clean prefix.
     early = verify_file(path, KEY.public_key())
     assert early.status is Status.TRUNCATED and early.checkpoint == 1
@@ -213,14 +204,14 @@ async def test_later_lines_are_signed_within_the_interval_without_more_data(tmp_
     tap = _signed_tap(path, flush_interval=0.01, checkpoint_interval=2.0)
     tap.begin()
     await tap.put(U2C, encode(Channel.STDOUT, b"first\r\n"), None)
-    await _until(lambda: sidecar_path(path).read_bytes().count(b"\n") >= 2, 10, "the first checkpoint")
+    await until(lambda: sidecar_path(path).read_bytes().count(b"\n") >= 2, 10, "the first checkpoint")
     await tap.put(U2C, encode(Channel.STDOUT, b"second\r\n"), None)
-    await _until(lambda: b"second" in path.read_bytes(), 10, "the second batch's data")
+    await until(lambda: b"second" in path.read_bytes(), 10, "the second batch's data")
     # In the file, not signed yet: the interval since the first checkpoint has not passed.
     early = verify_file(path, KEY.public_key())
     assert early.status is Status.TRUNCATED and early.checkpoint == 1 and early.unverified_bytes > 0
     # No more data comes, and still the writer wakes up to sign it.
-    await _until(lambda: verify_file(path, KEY.public_key()).checkpoint == 2, 10, "the second checkpoint")
+    await until(lambda: verify_file(path, KEY.public_key()).checkpoint == 2, 10, "the second checkpoint")
     later = verify_file(path, KEY.public_key())
     assert later.unverified_bytes == 0 and later.bytes == path.stat().st_size
     result = await tap.close()
@@ -272,7 +263,7 @@ async def test_continue_policy_drops_while_stuck_and_marks_the_gap(tmp_path: Pat
     tap.begin()
     for i in range(100):  # ~400 KiB: the pipe (64 KiB) and the queue fill, then the writer stalls
         await tap.put(U2C, encode(Channel.STDOUT, b"a" * 4096), i / 1000)
-    await _until(lambda: tap.stalled, 10, "the stall to be noticed")
+    await until(lambda: tap.stalled, 10, "the stall to be noticed")
     dropped_while_stalled = 20 * 4096
     for i in range(20):
         await tap.put(U2C, encode(Channel.STDOUT, b"b" * 4096), 1 + i / 1000)  # returns at once
@@ -292,7 +283,7 @@ async def test_continue_policy_drops_while_stuck_and_marks_the_gap(tmp_path: Pat
                 await asyncio.sleep(0.01)
 
     draining = asyncio.ensure_future(drain())
-    await _until(lambda: not tap.stalled, 10, "the writer to recover")
+    await until(lambda: not tap.stalled, 10, "the writer to recover")
     await tap.put(U2C, encode(Channel.STDOUT, b"after\r\n"), 2.0)
     result = await tap.close()
     await asyncio.wait_for(draining, 10)
