@@ -212,6 +212,10 @@ class CommandTracker(Observer):
         if enters and enters[-1] == len(data) - 1:
             self._typing = False
 
+    def needs_screen_at(self, screen: Screen, event: Event) -> bool:
+        """Only the first key at a prompt without marks reads the screen (the prompt left of the cursor)."""
+        return not self.marks_mode and not self._typing and not screen.alternate
+
     def _begin_typing(self, screen: Screen) -> None:
         if not self._pending:
             self._prompt = screen.text_before_cursor()

@@ -220,16 +220,11 @@ class Screen:
         """Feed a text piece from :meth:`split` (any slice of one, in order)."""
         self._feed_raw(text)
 
-    def feed_if_plain(self, text: str) -> bool:
-        """Feed ``text`` at once when it holds no escape and no LF (nothing to split or stop at).
-
-        The common case (typed echo, plain output) skips :meth:`split`; returns False, having
-        fed nothing, when ``text`` needs the full path.
-        """
-        if self._scanner.pending or "\x1b" in text or "\n" in text:
-            return False
-        self._feed_raw(text)
-        return True
+    def is_plain(self, text: str) -> bool:
+        """Whether ``text`` holds no escape and no LF and no sequence is open: nothing to split or
+        stop at, so it can go straight to :meth:`feed_piece` (the common case: typed echo, plain
+        output)."""
+        return not self._scanner.pending and "\x1b" not in text and "\n" not in text
 
     def apply(self, mark: Mark) -> None:
         """Let a mark from :meth:`split` take effect (call after looking at the screen)."""

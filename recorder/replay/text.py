@@ -162,6 +162,10 @@ class LineTracker(Observer):
             self._sync(screen, event.time)
             self._sample_alt(screen)
 
+    def needs_screen_at(self, screen: Screen, event: Event) -> bool:
+        """Keys are sampled only in full-screen programs."""
+        return screen.alternate
+
     def on_resize(self, screen: Screen, time: float) -> None:
         """Lines pushed off by a resize are finalised; the rest are re-read."""
         self._sync(screen, time)
