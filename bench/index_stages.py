@@ -4,8 +4,9 @@ Stages, each in this one process and timed in CPU seconds (SQLite runs in-proces
 counts; the other core's load counts much less than in wall time):
 
 - read: the cast reader's events, nothing else;
-- emulate: read + every output event fed to the terminal emulator (avt) and nothing else: no
-  marks, no observers, no rows. The floor of any indexer that emulates event by event in Python;
+- emulate: read + all output fed to the terminal emulator (avt), plain output held as the
+  replay driver holds it, and nothing else: no marks, no observers, no rows. The floor of an
+  indexer built like this one (Python reading each event, the emulator fed in pieces);
 - emulate_rows: emulate + the text of every row the emulator says changed, read once per event
   (the least a line extractor that times each line by its last change must do);
 - extract: read + emulator + command, output-line and typed-input extraction, rows kept in lists
@@ -13,6 +14,12 @@ counts; the other core's load counts much less than in wall time):
 - write: those same rows written by the store's ``SearchRowWriter`` into a fresh SQLite index at
   the head revision (FTS5 with prefix indexes '2 3 4', automerge 16), then at revision 0003
   (FTS5 without prefix indexes, automerge 4), connection rows made beforehand and not timed;
+- fts_lines: only the full-text part of that write: the same rows' text into a bare in-memory
+  FTS5 table with the index's tokenizer and prefix indexes, one document a row as the index
+  keeps them, nothing else (no row tables, no b-tree indexes, no commits). The floor of any
+  indexer that keeps a full-text document per line with prefix indexes, in any language;
+- fts_blocks: the same text in documents of :data:`BLOCK_LINES` rows each (what a design with
+  fewer, larger documents would pay for the same text);
 - import: ``recorder import``'s whole path (scan, copy and hash, connection row, index) into a
   fresh index.
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -41,14 +49,19 @@ from recorder.cast.model import OUTPUT
 from recorder.cast.reader import open_cast
 from recorder.cli.pipeline import ImportReport, extract_rows, import_casts
 from recorder.index.db import make_engine, upgrade
-from recorder.index.models import COUNTER_NAMES
+from recorder.index.models import COUNTER_NAMES, FTS5_TOKENIZER
 from recorder.index.rows import CommandLike, TextLike
 from recorder.index.store import Index
+from recorder.replay.driver import HOLD_CHARS
 
 #: Recordings in the sample (of the search corpus's kind and size).
 DEFAULT_SAMPLE = 100
 #: The last revision whose full-text tables have no prefix indexes.
 NO_PREFIX_REVISION = "0003"
+#: Rows per document in the fts_blocks stage.
+BLOCK_LINES = 20
+#: The head revision's full-text options (revisions 0002 and 0004).
+FTS_OPTIONS = f"tokenize=\"{FTS5_TOKENIZER}\", prefix='2 3 4'"
 
 Rows = tuple[list[CommandLike], list[TextLike], list[TextLike]]
 
@@ -67,8 +80,12 @@ def _read(files: list[Path]) -> None:
 
 
 def _emulate(files: list[Path], *, rows: bool) -> int:
-    """Feed every output event to a bare emulator; with ``rows``, read each changed row's text too.
+    """Feed all output to a bare emulator as the replay driver does; with ``rows``, read each
+    changed row's text after each feed too.
 
+    Plain output (no escape, no LF) is joined up to the driver's ``HOLD_CHARS`` and fed with
+    the next output that is not plain, as ``recorder.replay.driver.run`` does when no observer
+    needs the screen at a key; every other output event is fed as it comes.
     Returns the number of events (so that the work cannot be optimised away, and for the table).
     """
     events = 0
@@ -77,13 +94,28 @@ def _emulate(files: list[Path], *, rows: bool) -> int:
             header = reader.header
             vt = avt.Vt(header.width or 80, header.height or 24, scrollback_limit=0)
             feed = vt.feed_str
+            held: list[str] = []
+            held_chars = 0
             for _time, code, data in reader.events():
                 events += 1
-                if code == OUTPUT:
-                    changed, _scrolled = feed(data)
-                    if rows:
-                        for row in changed:
-                            vt[row].text  # noqa: B018 - reading the text is the work measured
+                if code != OUTPUT:
+                    continue
+                if "\x1b" not in data and "\n" not in data:
+                    held.append(data)
+                    held_chars += len(data)
+                    if held_chars < HOLD_CHARS:
+                        continue
+                    data = ""
+                if held:
+                    data = "".join(held) + data
+                    held.clear()
+                    held_chars = 0
+                changed, _scrolled = feed(data)
+                if rows:
+                    for row in changed:
+                        vt[row].text  # noqa: B018 - reading the text is the work measured
+            if held:
+                feed("".join(held))
     return events
 
 
@@ -105,6 +137,18 @@ def _extract(files: list[Path]) -> list[Rows]:
         extract_rows(path, stage)
         out.append(rows)
     return out
+
+
+def _fts_seconds(extracted: list[Rows], block: int) -> float:
+    """CPU seconds to put the rows' text into a bare FTS5 table, ``block`` rows a document."""
+    texts = [row.text for rows in extracted for kind in rows for row in kind]
+    documents = ["\n".join(texts[i : i + block]) for i in range(0, len(texts), block)]
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute(f"CREATE VIRTUAL TABLE t USING fts5(text, {FTS_OPTIONS})")
+        return _cpu(lambda: db.executemany("INSERT INTO t(text) VALUES (?)", ((d,) for d in documents)))
+    finally:
+        db.close()
 
 
 def _bare_connection(index: Index, n: int) -> int:
@@ -165,6 +209,8 @@ def run(files: list[Path], work: Path) -> dict[str, Any]:
     for name, revision in (("write", "head"), ("write_no_prefix", NO_PREFIX_REVISION)):
         url = f"sqlite:///{work / f'stage-{name}.sqlite3'}"
         results[f"index_stage_{name}_mb_s"] = mb / _write_seconds(url, revision, extracted)
+    results["index_stage_fts_lines_mb_s"] = mb / _fts_seconds(extracted, 1)
+    results["index_stage_fts_blocks_mb_s"] = mb / _fts_seconds(extracted, BLOCK_LINES)
     engine = make_engine(f"sqlite:///{work / 'stage-import.sqlite3'}", durable=False)
     try:
         upgrade(engine)
