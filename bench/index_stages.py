@@ -4,11 +4,11 @@ Stages, each in this one process and timed in CPU seconds (SQLite runs in-proces
 counts; the other core's load counts much less than in wall time):
 
 - read: the cast reader's events, nothing else;
-- emulate: read + all output fed to the terminal emulator (avt), plain output held as the
-  replay driver holds it, and nothing else: no marks, no observers, no rows. The floor of an
-  indexer built like this one (Python reading each event, the emulator fed in pieces);
-- emulate_rows: emulate + the text of every row the emulator says changed, read once per event
-  (the least a line extractor that times each line by its last change must do);
+- emulate: read + the replay driver feeding the screen (the avt emulator, mark scanning, plain
+  output held) with no observer: no commands, no lines, no rows. The floor of an indexer built
+  on this driver, whatever its observers do;
+- emulate_rows: emulate + the text of every row the emulator says changed, read after each
+  feed (the least a line extractor that times each line by its last change must do);
 - extract: read + emulator + command, output-line and typed-input extraction, rows kept in lists
   (``recorder.cli.pipeline.extract_rows``, what indexing runs);
 - write: those same rows written by the store's ``SearchRowWriter`` into a fresh SQLite index at
@@ -42,17 +42,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import avt
-
 from bench.bench_search import DEFAULT_KB, write_recording
-from recorder.cast.model import OUTPUT
 from recorder.cast.reader import open_cast
 from recorder.cli.pipeline import ImportReport, extract_rows, import_casts
 from recorder.index.db import make_engine, upgrade
 from recorder.index.models import COUNTER_NAMES, FTS5_TOKENIZER
 from recorder.index.rows import CommandLike, TextLike
 from recorder.index.store import Index
-from recorder.replay.driver import HOLD_CHARS
+from recorder.replay import driver
+from recorder.replay.screen import Screen
 
 #: Recordings in the sample (of the search corpus's kind and size).
 DEFAULT_SAMPLE = 100
@@ -79,43 +77,29 @@ def _read(files: list[Path]) -> None:
                 pass
 
 
-def _emulate(files: list[Path], *, rows: bool) -> int:
-    """Feed all output to a bare emulator as the replay driver does; with ``rows``, read each
-    changed row's text after each feed too.
+class _RowReader(driver.Observer):
+    """Reads the text of every row the emulator says changed, after each feed, and nothing else."""
 
-    Plain output (no escape, no LF) is joined up to the driver's ``HOLD_CHARS`` and fed with
-    the next output that is not plain, as ``recorder.replay.driver.run`` does when no observer
-    needs the screen at a key; every other output event is fed as it comes.
+    def on_output(self, screen: Screen, time: float) -> None:
+        changed, _scrolled = screen.drain_changes()
+        for row in changed:
+            screen.row_text(row)
+
+
+def _emulate(files: list[Path], *, rows: bool) -> int:
+    """Run the replay driver over each recording with no observer that extracts anything; with
+    ``rows``, one that reads each changed row's text after each feed.
+
     Returns the number of events (so that the work cannot be optimised away, and for the table).
     """
     events = 0
     for path in files:
         with open_cast(path) as reader:
             header = reader.header
-            vt = avt.Vt(header.width or 80, header.height or 24, scrollback_limit=0)
-            feed = vt.feed_str
-            held: list[str] = []
-            held_chars = 0
-            for _time, code, data in reader.events():
-                events += 1
-                if code != OUTPUT:
-                    continue
-                if "\x1b" not in data and "\n" not in data:
-                    held.append(data)
-                    held_chars += len(data)
-                    if held_chars < HOLD_CHARS:
-                        continue
-                    data = ""
-                if held:
-                    data = "".join(held) + data
-                    held.clear()
-                    held_chars = 0
-                changed, _scrolled = feed(data)
-                if rows:
-                    for row in changed:
-                        vt[row].text  # noqa: B018 - reading the text is the work measured
-            if held:
-                feed("".join(held))
+            screen = Screen(header.width or 80, header.height or 24, collect_scrolled=rows)
+            # run() yields once per event, then once more at the end.
+            replay = driver.run(screen, reader.events(), [_RowReader()] if rows else [])
+            events += sum(1 for _ in replay) - 1
     return events
 
 
