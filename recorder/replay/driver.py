@@ -11,7 +11,7 @@ when one of those moments comes (see :func:`run`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from recorder.cast.model import INPUT, OUTPUT, RESIZE, Event, parse_resize
 from recorder.logfmt import get_logger
@@ -79,10 +79,10 @@ def _feed(screen: Screen, text: str, observers: Sequence[Observer], time: float)
             part = part[i + 1 :]
 
 
-def _overridden(observers: Sequence[Observer], name: str) -> list[Callable[..., None]]:
-    """The bound ``name`` hooks of the observers that override the base's no-op."""
+def _overriding(observers: Sequence[Observer], name: str) -> list[Observer]:
+    """The observers whose ``name`` hook overrides the base's no-op."""
     base = getattr(Observer, name)
-    return [getattr(o, name) for o in observers if getattr(type(o), name) is not base]
+    return [o for o in observers if getattr(type(o), name) is not base]
 
 
 def run(
@@ -101,9 +101,11 @@ def run(
     bad_resizes = 0
     # Hooks an observer leaves as the base's no-op are not called at all (two calls per event
     # per observer showed in the indexing profile).
-    on_output = _overridden(observers, "on_output")
-    on_input = _overridden(observers, "on_input")
-    screen_checks = [o.needs_screen_at for o in observers if type(o).on_input is not Observer.on_input]
+    on_output = [o.on_output for o in _overriding(observers, "on_output")]
+    key_watchers = _overriding(observers, "on_input")
+    on_input = [o.on_input for o in key_watchers]
+    # Only an observer that looks at keys can need the screen at one.
+    screen_checks = [o.needs_screen_at for o in key_watchers]
     is_plain = screen.is_plain
     held: list[str] = []
     held_chars = 0
