@@ -141,8 +141,8 @@ def run(
                     if check(screen, ev):
                         release()
                         break
-            for hook in on_input:
-                hook(screen, ev)
+            for key_hook in on_input:
+                key_hook(screen, ev)
         elif code == RESIZE:
             if held:
                 release()
