@@ -48,7 +48,8 @@ from rich.table import Table
 from recorder.cli.pipeline import import_casts
 from recorder.errors import IndexStoreError
 from recorder.index.db import describe, make_engine, normalise_url, upgrade
-from recorder.index.models import Base
+from recorder.index.models import Base, output_blocks
+from recorder.index.rows import fill_output_blocks
 from recorder.index.search import Hit, search
 from recorder.index.store import Index
 
@@ -523,6 +524,28 @@ def _copy_table(
     return count
 
 
+def _fill_blocks(target: sa.Engine, workers: int, started: float) -> None:
+    """PostgreSQL's blocks of output lines for the copied rows, as the store writes them with its
+    own (``recorder.index.rows``): one range of connections per worker, each in its own transaction."""
+    begun = time.perf_counter()
+    with target.connect() as conn:
+        low, high = conn.execute(sa.text("SELECT min(id), max(id) FROM connections")).one()
+    if low is None:
+        return
+    step = -(-(high - low + 1) // workers)
+    ranges = [(first, min(high, first + step - 1)) for first in range(low, high + 1, step)]
+
+    def fill(bounds: tuple[int, int]) -> int:
+        with target.begin() as conn:
+            return fill_output_blocks(conn, *bounds)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="blocks") as pool:
+        blocks = sum(pool.map(fill, ranges))
+    progress(
+        "copy postgresql", started, f"output_blocks: {blocks} rows in {time.perf_counter() - begun:.1f} s"
+    )
+
+
 def copy_index(
     source_url: str,
     target_url: str,
@@ -569,6 +592,7 @@ def copy_index(
                     f"{table.name}: {count} rows in {seconds:.1f} s ({count / seconds:,.0f} rows/s)",
                 )
         copy_seconds = time.perf_counter() - begun
+        _fill_blocks(target, workers, started)
         with target.connect() as dst:
             quote = dst.dialect.identifier_preparer.quote
             for table in copied:
@@ -587,8 +611,8 @@ def copy_index(
         # load is followed by one, as a DBA would run it.
         with target.connect().execution_options(isolation_level="AUTOCOMMIT") as dst:
             quote = dst.dialect.identifier_preparer.quote
-            for table in copied:
-                dst.exec_driver_sql(f"VACUUM ANALYZE {quote(table.name)}")
+            for name in [table.name for table in copied] + [output_blocks.name]:
+                dst.exec_driver_sql(f"VACUUM ANALYZE {quote(name)}")
         seconds = time.perf_counter() - begun
         results["postgresql_copy_method"] = method
         results["postgresql_copy_workers"] = workers

@@ -221,10 +221,17 @@ MAX_SOURCE_NAME = 1024
 #: Tables whose ``text`` has a full-text index.
 SEARCH_TABLES: tuple[str, ...] = ("commands", "output_lines", "input_lines")
 #: Objects the revisions create outside this metadata, per database: FTS5 virtual tables (and the
-#: shadow tables SQLite makes for them) and PostgreSQL's generated ``tsv`` columns and their GIN
-#: indexes. Schema comparisons skip them (see :func:`include_object`).
+#: shadow tables SQLite makes for them), PostgreSQL's generated ``tsv`` columns and their GIN
+#: indexes, and PostgreSQL's ``output_blocks`` (below). Schema comparisons skip them (see
+#: :func:`include_object`).
 FTS_TABLE_SUFFIX = "_fts"
 TSV_COLUMN = "tsv"
+#: PostgreSQL only (revision 0007): the lexemes of up to BLOCK_LINES consecutive output lines of a
+#: generation (about BLOCK_CHARS characters at most) in one stripped tsvector, so a search window
+#: checks a block of lines at once (``recorder.index.rows.fill_output_blocks``).
+OUTPUT_BLOCKS = "output_blocks"
+BLOCK_LINES = 20
+BLOCK_CHARS = 65_536
 #: SQLite's tokenizer: letters and decimal digits make words, everything else separates them, no
 #: stemming and no accent folding. PostgreSQL's 'simple' parser is fed the same words (0002).
 FTS5_TOKENIZER = "unicode61 remove_diacritics 0 categories 'L* Nd'"
@@ -298,6 +305,20 @@ class InputLine(_SearchRow, Base):
     __table_args__ = _search_table_args("input_lines")
 
 
+#: PostgreSQL's blocks of output lines (revision 0007), for statements only: the table exists on
+#: PostgreSQL alone, so it is not in ``Base.metadata`` (which both databases' schemas must match).
+output_blocks = sa.Table(
+    OUTPUT_BLOCKS,
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("connection_id", sa.Integer, nullable=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    #: The block holds the lines of seq first_seq to last_seq, both included.
+    sa.Column("first_seq", sa.Integer, nullable=False),
+    sa.Column("last_seq", sa.Integer, nullable=False),
+)
+
+
 class Import(Base):
     """A recording written by another tool and imported with ``recorder import``."""
 
@@ -361,7 +382,7 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
         return True
     if type_ == "table":
         # commands_fts and its shadow tables commands_fts_data, _idx, _docsize, _config.
-        return not any(
+        return name != OUTPUT_BLOCKS and not any(
             name == t + FTS_TABLE_SUFFIX or name.startswith(t + FTS_TABLE_SUFFIX + "_") for t in SEARCH_TABLES
         )
     if type_ == "column":

@@ -196,6 +196,12 @@ def to_tsquery(query: Query) -> str:
     return " & ".join(parts)
 
 
+def to_loose_tsquery(query: Query) -> str:
+    """Every word of the query, phrases loosened to ``&``: what a text holding a match must hold
+    somewhere (PostgreSQL's blocks of output lines, whose tsvectors keep no positions)."""
+    return " & ".join(_tsquery_lexeme(t.text) + (":*" if t.prefix else "") for t in query.terms)
+
+
 def _term_matches(word: str, term: Term) -> bool:
     return word.startswith(term.text) if term.prefix else word == term.text
 

@@ -23,12 +23,15 @@ from sqlalchemy.orm import Session
 
 from recorder.errors import UnknownConnection
 from recorder.index.models import (
+    BLOCK_CHARS,
+    BLOCK_LINES,
     MAX_INDEXED_CHARS,
     CommandEntry,
     Connection,
     IndexedRecording,
     InputLine,
     OutputLine,
+    output_blocks,
 )
 from recorder.logfmt import get_logger
 
@@ -160,6 +163,8 @@ class SearchRowWriter:
         self._seq = dict.fromkeys(self.counts, 0)
         self._staged: dict[str, list[tuple[Any, ...]]] = {name: [] for name in self.counts}
         self._insert_sql = {name: _insert_sql(table, dialect) for name, table in _TABLES.items()}
+        #: Every table holding this run's rows (deleted together).
+        self._tables = _SEARCH_TABLES + ((output_blocks,) if dialect == "postgresql" else ())
         self.done = False
         with transaction() as session:
             if session.get(Connection, conn_id) is None:
@@ -179,17 +184,17 @@ class SearchRowWriter:
         # Straight to the driver's executemany: SQLAlchemy's insert() builds and checks a dict per
         # row, which cost more than SQLite's own insert of it.
         session.connection().exec_driver_sql(self._insert_sql[table.name], batch)
+        span = {
+            "connection_id": self.connection_id,
+            "generation": self.generation,
+            "first": batch[0][_SEQ],
+            "last": batch[-1][_SEQ],
+        }
         if self._dialect == "sqlite":
             # The FTS5 index is fed here, in bulk (revision 0002 has no insert trigger).
-            session.execute(
-                _fts_insert(table.name),
-                {
-                    "connection_id": self.connection_id,
-                    "generation": self.generation,
-                    "first": batch[0][_SEQ],
-                    "last": batch[-1][_SEQ],
-                },
-            )
+            session.execute(_fts_insert(table.name), span)
+        elif table.name == OutputLine.__tablename__:
+            session.execute(_FILL_RUN_BLOCKS, span)
 
     # -- rows of every kind as they come (one pass over a recording) ----------------------------
 
@@ -313,7 +318,7 @@ class SearchRowWriter:
             live = session.execute(
                 sa.select(table.c.generation).where(table.c.connection_id == self.connection_id)
             ).scalar_one()
-            left = self._delete_batch(session, self._older(live), _SEARCH_TABLES)
+            left = self._delete_batch(session, self._older(live), self._tables)
         self.done = True
         self._delete_where(self._older(live), left)
         if live != self.generation:
@@ -370,7 +375,7 @@ class SearchRowWriter:
         tables: tuple[sa.Table, ...] | None = None,
     ) -> None:
         """Delete matching rows of this connection, a batch per transaction, until none are left."""
-        left = _SEARCH_TABLES if tables is None else tables
+        left = self._tables if tables is None else tables
         while left:
             with self._transaction() as session:
                 left = self._delete_batch(session, condition, left)
@@ -397,6 +402,44 @@ def _fts_insert(table: str) -> sa.TextClause:
         f"SELECT id, substr(text, 1, {MAX_INDEXED_CHARS}) FROM {table} "
         "WHERE connection_id = :connection_id AND generation = :generation AND seq BETWEEN :first AND :last"
     )
+
+
+def _fill_blocks_sql(where: str) -> str:
+    """Add blocks (PostgreSQL's ``output_blocks``) for the output lines ``where`` selects.
+
+    Consecutive lines of a generation, grouped by ``seq / BLOCK_LINES`` and by BLOCK_CHARS steps
+    of their running length, so a block holds at most BLOCK_LINES lines and BLOCK_CHARS plus one
+    line's characters: its tsvector stays far below PostgreSQL's 1 MB, whatever the lines hold.
+    Each line's first MAX_INDEXED_CHARS characters, non-alphanumerics as spaces, as ``tsv`` reads
+    it, so a block's lexemes are its lines' lexemes; ``strip`` drops positions (see search).
+    Revision 0007 holds a frozen copy of this statement.
+    """
+    return (
+        "INSERT INTO output_blocks (connection_id, generation, first_seq, last_seq, tsv) "
+        "SELECT connection_id, generation, min(seq), max(seq), strip(to_tsvector('simple'::regconfig, "
+        "regexp_replace(string_agg(piece, ' ' ORDER BY seq), '[^[:alnum:]]+', ' ', 'g'))) "
+        f"FROM (SELECT connection_id, generation, seq, left(text, {MAX_INDEXED_CHARS}) AS piece, "
+        f"sum(length(left(text, {MAX_INDEXED_CHARS}))) OVER (PARTITION BY connection_id, generation "
+        f"ORDER BY seq) AS upto FROM output_lines{where}) AS lines "
+        f"GROUP BY connection_id, generation, seq / {BLOCK_LINES}, upto / {BLOCK_CHARS}"
+    )
+
+
+#: The blocks of a batch of a run's output lines (by seq range), as the batch is written.
+_FILL_RUN_BLOCKS = sa.text(
+    _fill_blocks_sql(
+        " WHERE connection_id = :connection_id AND generation = :generation AND seq BETWEEN :first AND :last"
+    )
+)
+
+
+def fill_output_blocks(connection: sa.Connection, first_id: int, last_id: int) -> int:
+    """Build PostgreSQL's ``output_blocks`` for the output lines of connections ``first_id`` to
+    ``last_id``, which must have none yet (rows copied in from outside the store, say). Returns
+    the blocks added."""
+    sql = _fill_blocks_sql(" WHERE connection_id BETWEEN :first_id AND :last_id")
+    result = connection.execute(sa.text(sql), {"first_id": first_id, "last_id": last_id})
+    return int(result.rowcount)
 
 
 def _table(model: type[Any]) -> sa.Table:

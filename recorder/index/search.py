@@ -11,9 +11,10 @@ Speed: a search returns the first ``limit`` hits, newest connections first. A wo
 is read in one query. A word in many rows is read in windows of connections, newest first
 (16, then 8x more each time), and a window's rows are found from its smallest row id up
 (FTS5 seeks there; rows get ever-growing ids, and a proxy indexes recordings as they end, so
-new connections hold the highest ids). Its older hits are never read, so a common word costs
-about what a rare one does however many months are indexed. Recordings imported out of time
-order only make the windows wider, never the result different. Which way a word is read is
+new connections hold the highest ids; on PostgreSQL, whose GIN index has no order, a window's
+output lines are found by their blocks of up to 20, revision 0007). Its older hits are never
+read, so a common word costs about what a rare one does however many months are indexed.
+Recordings imported out of time order only make the windows wider, never the result different. Which way a word is read is
 decided by a capped count of its rows; on PostgreSQL the planner's estimate decides first for
 words its statistics list as common (see ``_few_rows``). Statements are built once per shape
 and reused with every value as a parameter (``STATEMENT_CACHE``).
@@ -39,8 +40,9 @@ from recorder.index.models import (
     InputLine,
     OutputLine,
     Shell,
+    output_blocks,
 )
-from recorder.index.query import Query, match_spans, parse_query, to_fts5, to_tsquery
+from recorder.index.query import Query, match_spans, parse_query, to_fts5, to_loose_tsquery, to_tsquery
 from recorder.index.store import (
     MAX_LIST_LIMIT,
     ConnectionFilter,
@@ -89,7 +91,12 @@ class Hit:
 
     def sort_key(self) -> tuple[float, int, float, int, int]:
         """Newest connection first, then time order, then kind, then row order."""
-        return (-self.started_at.timestamp(), -self.connection_id, self.offset, _RANK[self.kind], self.seq)
+        return _order(self.kind, self)
+
+
+def _order(kind: str, row: Any) -> tuple[float, int, float, int, int]:
+    """The search order of a hit of ``kind`` (a Hit, or a row of a hit statement)."""
+    return (-row.started_at.timestamp(), -row.connection_id, row.offset, _RANK[kind], row.seq)
 
 
 def _kinds(kinds: Collection[str]) -> list[str]:
@@ -126,7 +133,9 @@ def _match(kind: str, dialect: str) -> tuple[sa.FromClause, sa.ColumnElement[Any
 
 
 def _query_params(query: Query, dialect: str) -> dict[str, Any]:
-    return {"match": to_fts5(query)} if dialect == "sqlite" else {"tsquery": to_tsquery(query)}
+    if dialect == "sqlite":
+        return {"match": to_fts5(query)}
+    return {"tsquery": to_tsquery(query), "loose": to_loose_tsquery(query)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,23 +200,29 @@ class _Shape:
         return conditions
 
 
-@lru_cache(maxsize=STATEMENT_CACHE)
-def _hits_statement(kind: str, dialect: str, shape: _Shape, lowest: bool) -> sa.Select[Any]:
-    """The first ``limit`` (a parameter) hits of one kind among the connections ``shape`` selects."""
-    model = _MODELS[kind]
-    table: sa.Table = model.__table__
-    exit_code = table.c.exit_code if kind == "command" else sa.null()
-    stmt = sa.select(
-        table.c.connection_id,
-        table.c.offset,
-        table.c.text,
-        table.c.seq,
+def _hit_columns(rows: sa.FromClause, kind: str) -> sa.Select[Any]:
+    """The columns of a hit: the row's from ``rows`` (a kind's table, or lines of it), the rest
+    from its connection and shell."""
+    exit_code = rows.c.exit_code if kind == "command" else sa.null()
+    return sa.select(
+        rows.c.connection_id,
+        rows.c.offset,
+        rows.c.text,
+        rows.c.seq,
         exit_code.label("exit_code"),
         Connection.principal,
         Shell.shell_id,
         Shell.runtime_arn,
         Connection.started_at,
     )
+
+
+@lru_cache(maxsize=STATEMENT_CACHE)
+def _hits_statement(kind: str, dialect: str, shape: _Shape, lowest: bool) -> sa.Select[Any]:
+    """The first ``limit`` (a parameter) hits of one kind among the connections ``shape`` selects."""
+    model = _MODELS[kind]
+    table: sa.Table = model.__table__
+    stmt = _hit_columns(table, kind)
     source, ids, matches = _match(kind, dialect)
     stmt = stmt.select_from(source)
     if source is not table:
@@ -233,6 +248,52 @@ def _hits_statement(kind: str, dialect: str, shape: _Shape, lowest: bool) -> sa.
             table.c.offset,
             table.c.seq,
         )
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+
+
+@lru_cache(maxsize=STATEMENT_CACHE)
+def _block_hits_statement(shape: _Shape) -> sa.Select[Any]:
+    """The first ``limit`` output lines among the connections ``shape`` selects, by blocks
+    (PostgreSQL, revision 0007): each live block of those connections is checked against the
+    query loosened to its words (parameter ``loose``), and only the lines of the blocks that hold
+    them are checked against the query itself (``tsquery``). A window of connections costs about
+    a row per BLOCK_LINES lines, plus the lines of the blocks that match, instead of every line.
+    The lines are a LATERAL subquery with an OFFSET, which PostgreSQL neither pulls up nor
+    reorders: on its own it read every line of the window first and joined the blocks to them.
+    """
+    table: sa.Table = _MODELS["output"].__table__
+    blocks = output_blocks
+    _, _, matches = _match("output", "postgresql")
+    lines = (
+        sa.select(table.c.connection_id, table.c.offset, table.c.text, table.c.seq)
+        .where(
+            table.c.connection_id == blocks.c.connection_id,
+            table.c.generation == blocks.c.generation,
+            table.c.seq.between(blocks.c.first_seq, blocks.c.last_seq),
+            matches,
+        )
+        .offset(0)
+        .lateral("block_lines")
+    )
+    loose = sa.func.to_tsquery(
+        sa.literal_column("'simple'::regconfig"), sa.bindparam("loose", type_=sa.String())
+    )
+    return (
+        _hit_columns(lines, "output")
+        .select_from(Connection)
+        .join(Shell, Shell.id == Connection.shell_pk)
+        .join(IndexedRecording, IndexedRecording.connection_id == Connection.id)
+        .join(
+            blocks,
+            sa.and_(
+                blocks.c.connection_id == IndexedRecording.connection_id,
+                blocks.c.generation == IndexedRecording.generation,
+            ),
+        )
+        .join(lines, sa.true())
+        .where(sa.literal_column(f"{blocks.name}.tsv").op("@@")(loose), *shape.conditions())
+        .order_by(Connection.started_at.desc(), Connection.id.desc(), lines.c.offset, lines.c.seq)
         .limit(sa.bindparam("limit", type_=sa.Integer()))
     )
 
@@ -436,7 +497,10 @@ def _kind_hits(
         return list(conn.execute(_hits_statement(kind, dialect, shape, False), whole))
     found: list[Any] = []
     for shape, window in windows.each(last):
-        statement = _hits_statement(kind, dialect, shape, dialect == "sqlite")
+        if dialect == "postgresql" and kind == "output":
+            statement = _block_hits_statement(shape)
+        else:
+            statement = _hits_statement(kind, dialect, shape, dialect == "sqlite")
         found.extend(conn.execute(statement, {**window, "limit": limit}))
         if len(found) >= limit:
             break
@@ -474,7 +538,8 @@ def search(
     parsed = parse_query(query) if isinstance(query, str) else query
     index = target if isinstance(target, Index) else Index(target)
     f = filters or ConnectionFilter()
-    hits: list[Hit] = []
+    # Rows with their kind, in no order yet: hits are built only for the ``limit`` returned.
+    found: list[tuple[tuple[float, int, float, int, int], str, Any]] = []
     dialect = index.engine.dialect.name
     with index.reading() as session:
         # Core, not the ORM: these are plain SELECTs of columns, and the ORM's result handling
@@ -490,26 +555,34 @@ def search(
         for kind in searched:
             # Once ``limit`` hits are in hand, a connection after the last of them cannot add one.
             last = None
-            if len(hits) >= limit:
-                hits.sort(key=Hit.sort_key)
-                del hits[limit:]
-                last = _Bound(hits[-1].started_at, hits[-1].connection_id)
-            for row in _kind_hits(conn, kind, dialect, windows, limit, last, estimates.get(kind)):
-                hits.append(
-                    Hit(
-                        connection_id=row.connection_id,
-                        kind=kind,
-                        offset=row.offset,
-                        text=row.text,
-                        exit_code=row.exit_code,
-                        principal=row.principal,
-                        shell_id=row.shell_id,
-                        runtime_arn=row.runtime_arn,
-                        started_at=row.started_at,
-                        spans=(),
-                        seq=row.seq,
-                    )
-                )
-    hits.sort(key=Hit.sort_key)
+            if len(found) >= limit:
+                found.sort(key=_first)
+                del found[limit:]
+                row = found[-1][2]
+                last = _Bound(row.started_at, row.connection_id)
+            found.extend(
+                (_order(kind, row), kind, row)
+                for row in _kind_hits(conn, kind, dialect, windows, limit, last, estimates.get(kind))
+            )
+    found.sort(key=_first)
     # Match spans only for the hits returned (tokenizing every candidate's text costs more).
-    return [replace(hit, spans=tuple(match_spans(hit.text, parsed))) for hit in hits[:limit]]
+    return [
+        Hit(
+            connection_id=row.connection_id,
+            kind=kind,
+            offset=row.offset,
+            text=row.text,
+            exit_code=row.exit_code,
+            principal=row.principal,
+            shell_id=row.shell_id,
+            runtime_arn=row.runtime_arn,
+            started_at=row.started_at,
+            spans=tuple(match_spans(row.text, parsed)),
+            seq=row.seq,
+        )
+        for _, kind, row in found[:limit]
+    ]
+
+
+def _first(item: tuple[Any, ...]) -> Any:
+    return item[0]

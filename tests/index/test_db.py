@@ -79,6 +79,8 @@ def _schema(engine: Engine) -> dict[str, Any]:
 
 #: Revisions that change only SQLite (on PostgreSQL they rightly do nothing).
 SQLITE_ONLY_REVISIONS = {"0004", "0005", "0006"}
+#: Revisions that change only PostgreSQL's schema (0007: its blocks of output lines).
+POSTGRESQL_ONLY_REVISIONS = {"0007"}
 
 
 # -- engines ---------------------------------------------------------------------------------
@@ -177,8 +179,11 @@ def test_every_revision_downgrades_to_the_schema_before_it(engine: Engine) -> No
         before = _schema(engine)
         upgrade(engine, revision)
         after = _schema(engine)
-        if engine.dialect.name == "sqlite" or revision not in SQLITE_ONLY_REVISIONS:
+        only = SQLITE_ONLY_REVISIONS if engine.dialect.name == "postgresql" else POSTGRESQL_ONLY_REVISIONS
+        if revision not in only:
             assert after != before, f"revision {revision} changed nothing"
+        else:
+            assert after == before, f"revision {revision} changed the other database's schema"
         downgrade(engine, previous)
         assert _schema(engine) == before, f"downgrade of {revision} did not restore the schema"
         upgrade(engine, revision)
@@ -289,5 +294,39 @@ def test_sqlite_full_text_tables_merge_segments_at_16_and_all_at_once_only_at_64
                     ).all()
                 )
                 assert settings == {"automerge": 16, "crisismerge": 64}
+    finally:
+        engine.dispose()
+
+
+def test_revision_0007_builds_the_blocks_the_store_writes_for_lines_already_indexed(pg_url: str) -> None:
+    """PostgreSQL's blocks of output lines for rows indexed before the revision: the same blocks
+    the store writes with a run's rows, for live and leftover generations, and the same hits."""
+    from recorder.index.search import search
+    from recorder.index.store import Index
+    from tests.index.test_rows import Line, _open, check_output_blocks
+
+    engine = make_engine(pg_url)
+    try:
+        upgrade(engine)
+        index = Index(engine)
+        long_row = ("port 22 refused " * 2000)[:16384]
+        lines = [Line(float(i), f"connection {i} refused by kube-proxy") for i in range(70)]
+        lines += [Line(80.0 + i, long_row) for i in range(6)]
+        first, second = _open(index), _open(index, shell_id="shell-2")
+        index.replace_search_rows(first, [], lines, [])
+        index.replace_search_rows(second, [], lines[:33], [])
+        interrupted = index.search_writer(second)  # never committed: a leftover generation
+        interrupted.add_lines(lines[:5])
+        with engine.connect() as conn:
+            written = check_output_blocks(conn)
+        assert len({(c, g) for c, g, _, _ in written}) == 3
+        hits = [search(index, q, limit=100) for q in ("refused", "kube*", '"refused by"')]
+
+        downgrade(engine, "0006")
+        assert "output_blocks" not in _tables(engine)
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert check_output_blocks(conn) == written
+        assert [search(index, q, limit=100) for q in ("refused", "kube*", '"refused by"')] == hits
     finally:
         engine.dispose()

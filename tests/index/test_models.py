@@ -18,9 +18,12 @@ from recorder.index.models import (
     CHANNELS,
     COUNTER_NAMES,
     FTS5_TOKENIZER,
+    OUTPUT_BLOCKS,
+    TSV_COLUMN,
     Base,
     UtcDateTime,
     include_object,
+    output_blocks,
 )
 from recorder.protocol.frames import Channel
 
@@ -159,7 +162,15 @@ def test_only_full_text_objects_are_left_out_of_the_comparison(engine: Engine) -
         assert {"commands_fts", "output_lines_fts", "input_lines_fts", "commands_fts_data"} <= names
         assert all("_fts" in name for name in names)
     else:
-        assert names == {"tsv", "ix_commands_tsv", "ix_output_lines_tsv", "ix_input_lines_tsv"}
+        assert names == {
+            "tsv",
+            "ix_commands_tsv",
+            "ix_output_lines_tsv",
+            "ix_input_lines_tsv",
+            # Blocks of output lines (revision 0007), a table of PostgreSQL's alone, and its index.
+            "output_blocks",
+            "ix_output_blocks_connection_id",
+        }
 
 
 def test_full_text_index_uses_the_tokenizer_the_query_language_assumes(engine: Engine) -> None:
@@ -177,3 +188,19 @@ def test_full_text_index_uses_the_tokenizer_the_query_language_assumes(engine: E
                 "AND table_schema = current_schema()"
             ).one()
             assert generated[0] == "ALWAYS" and "'simple'" in generated[1]
+
+
+def test_the_statement_table_of_output_blocks_matches_postgresql_s_schema(engine: Engine) -> None:
+    upgrade(engine)
+    with engine.connect() as conn:
+        tables = sa.inspect(conn).get_table_names()
+        if engine.dialect.name != "postgresql":
+            assert OUTPUT_BLOCKS not in tables
+            return
+        columns = {c["name"]: c for c in sa.inspect(conn).get_columns(OUTPUT_BLOCKS)}
+    # Every column the statements name is there, of the same type and nullability; tsv besides.
+    for column in output_blocks.columns:
+        reflected = columns.pop(column.name)
+        assert reflected["type"].compile(engine.dialect) == column.type.compile(engine.dialect)
+        assert reflected["nullable"] == column.nullable
+    assert list(columns) == [TSV_COLUMN]

@@ -24,6 +24,7 @@ from recorder.index.query import (
     parse_query,
     snippet,
     to_fts5,
+    to_loose_tsquery,
     to_tsquery,
     tokenize,
 )
@@ -161,6 +162,11 @@ def test_fts5_rendering_quotes_every_term() -> None:
 def test_tsquery_rendering_uses_and_followed_by_and_prefix() -> None:
     query = parse_query('root "git comm"* /etc/passwd OR')
     assert to_tsquery(query) == "'root' & ('git' <-> 'comm':*) & ('etc' <-> 'passwd') & 'or'"
+
+
+def test_loose_tsquery_rendering_keeps_every_word_and_prefix_and_drops_adjacency() -> None:
+    query = parse_query('root "git comm"* /etc/passwd OR')
+    assert to_loose_tsquery(query) == "'root' & 'git' & 'comm':* & 'etc' & 'passwd' & 'or'"
 
 
 @pytest.fixture(scope="module")

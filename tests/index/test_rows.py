@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import product
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recorder.errors import UnknownConnection
-from recorder.index.models import MAX_INDEXED_CHARS
+from recorder.index.models import BLOCK_CHARS, BLOCK_LINES, MAX_INDEXED_CHARS
 from recorder.index.rows import CommandRow, split_text
 from recorder.index.search import search
 from recorder.index.store import Index
@@ -245,3 +246,108 @@ def test_sqlite_full_text_index_stays_consistent_with_its_tables(index: Index) -
 
 def _ids(conn: sa.Connection, sql: str) -> list[int]:
     return sorted(int(r[0]) for r in conn.exec_driver_sql(sql))
+
+
+# -- PostgreSQL's blocks of output lines (revision 0007) -------------------------------------------
+
+
+def check_output_blocks(conn: sa.Connection) -> list[tuple[int, int, int, int]]:
+    """Assert that every output line is in exactly one block of its generation, that no block
+    holds more than BLOCK_LINES lines or BLOCK_CHARS plus one line's characters, and that each
+    block's lexemes include all of its lines'. Returns the blocks, as (connection, generation,
+    first seq, last seq)."""
+    lines: dict[tuple[int, int], list[int]] = {}
+    for c, g, seq in conn.exec_driver_sql(
+        "SELECT connection_id, generation, seq FROM output_lines ORDER BY connection_id, generation, seq"
+    ):
+        lines.setdefault((c, g), []).append(seq)
+    blocks = [
+        (int(c), int(g), int(first), int(last))
+        for c, g, first, last in conn.exec_driver_sql(
+            "SELECT connection_id, generation, first_seq, last_seq FROM output_blocks "
+            "ORDER BY connection_id, generation, first_seq"
+        )
+    ]
+    covered: dict[tuple[int, int], list[int]] = {}
+    for c, g, first, last in blocks:
+        assert first <= last, (c, g, first, last)
+        covered.setdefault((c, g), []).extend(range(first, last + 1))
+    # Exactly once: the blocks' ranges, in order, are the generation's seqs without gap or overlap.
+    assert covered == lines
+    sizes = conn.exec_driver_sql(
+        f"SELECT count(*), sum(length(left(l.text, {MAX_INDEXED_CHARS}))) FROM output_blocks b "
+        "JOIN output_lines l ON l.connection_id = b.connection_id AND l.generation = b.generation "
+        "AND l.seq BETWEEN b.first_seq AND b.last_seq GROUP BY b.id"
+    ).all()
+    for count, chars in sizes:
+        assert count <= BLOCK_LINES and chars <= BLOCK_CHARS + MAX_INDEXED_CHARS, (count, chars)
+    block_words = {
+        int(id_): set(words)
+        for id_, words in conn.exec_driver_sql("SELECT id, tsvector_to_array(tsv) FROM output_blocks")
+    }
+    # (Compared here: PostgreSQL's array <@ compares every element with every other.)
+    for block_id, words in conn.exec_driver_sql(
+        "SELECT b.id, tsvector_to_array(l.tsv) FROM output_blocks b JOIN output_lines l "
+        "ON l.connection_id = b.connection_id AND l.generation = b.generation "
+        "AND l.seq BETWEEN b.first_seq AND b.last_seq"
+    ):
+        assert set(words) <= block_words[int(block_id)]
+    return blocks
+
+
+def _postgresql_only(index: Index) -> None:
+    if index.engine.dialect.name != "postgresql":
+        pytest.skip("output_blocks is PostgreSQL's (SQLite's FTS5 seeks by row id)")
+
+
+def test_postgresql_blocks_of_output_lines_cover_each_live_line_once_within_their_bounds(
+    index: Index,
+) -> None:
+    _postgresql_only(index)
+    first, second = _open(index), _open(index, shell_id="shell-2")
+    # Short lines (blocks of BLOCK_LINES), then rows of MAX_INDEXED_CHARS that only the
+    # character bound cuts, and a line long enough to be stored as two rows.
+    long_row = ("wörd " * MAX_INDEXED_CHARS)[:MAX_INDEXED_CHARS]
+    lines = [Line(float(i), f"line {i} of 日本語 output") for i in range(45)]
+    lines += [Line(50.0 + i, long_row) for i in range(8)] + [Line(60.0, "x" * (MAX_INDEXED_CHARS + 10))]
+    for conn_id, batch_rows in ((first, 7), (second, 2000), (first, 2000)):
+        writer = index.search_writer(conn_id, batch_rows=batch_rows)
+        writer.add_lines(lines)
+        writer.commit()
+    abandoned = index.search_writer(second)
+    abandoned.add_lines([Line(1.0, "never live")])
+    abandoned.discard()
+    with index.engine.connect() as conn:
+        blocks = check_output_blocks(conn)
+        live = set(conn.exec_driver_sql("SELECT connection_id, generation FROM indexed_recordings").all())
+    # Only the live runs' blocks are left (the replaced and the discarded runs' went with their lines).
+    assert {(c, g) for c, g, _, _ in blocks} == live and len(live) == 2
+    # Not vacuous: 8 rows of MAX_INDEXED_CHARS in one run of BLOCK_LINES would break the bound.
+    assert 8 * MAX_INDEXED_CHARS > BLOCK_CHARS + MAX_INDEXED_CHARS
+    assert len(blocks) > 2 * -(-len(lines) // BLOCK_LINES)
+    with index.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM connections WHERE id = :c"), {"c": first})
+    assert _raw_count(index, "output_blocks", first) == 0 and _raw_count(index, "output_blocks", second) > 0
+
+
+def test_postgresql_block_of_lines_with_the_most_distinct_words_still_fits_a_tsvector(
+    index: Index,
+) -> None:
+    """Lines of distinct two-letter words of four-byte letters: BLOCK_LINES of them would make a
+    tsvector over PostgreSQL's 1 MB, and the indexing run would fail; blocks cut by characters do not."""
+    _postgresql_only(index)
+    conn_id = _open(index)
+    letters = [chr(c) for c in range(0x20000, 0x20000 + 400)]  # CJK Extension B: four bytes each
+    words = (a + b for a, b in product(letters, repeat=2))
+    per_line = MAX_INDEXED_CHARS // 3
+    lines = [Line(float(i), " ".join(next(words) for _ in range(per_line))) for i in range(BLOCK_LINES)]
+    with index.engine.connect() as conn:
+        whole = "".join(line.text for line in lines).encode("utf-8")
+        # One block of them all would not fit: PostgreSQL refuses it.
+        with pytest.raises(sa.exc.DBAPIError, match="too long for tsvector"):
+            conn.execute(sa.text("SELECT strip(to_tsvector('simple', :t))"), {"t": whole.decode()})
+    index.replace_search_rows(conn_id, [], lines, [])
+    with index.engine.connect() as conn:
+        assert len(check_output_blocks(conn)) > 1
+    hits = search(index, lines[-1].text.split()[-1], kinds=["output"])
+    assert [h.offset for h in hits] == [float(BLOCK_LINES - 1)]

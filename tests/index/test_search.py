@@ -528,6 +528,19 @@ def test_sqlite_and_postgresql_return_the_same_hits(both: tuple[Index, Index], q
     assert _comparable(lite_hits) == _comparable(search(pg, query, limit=200))
 
 
+@pytest.mark.parametrize("query", PARITY_QUERIES)
+def test_sqlite_and_postgresql_return_the_same_hits_read_in_windows(
+    both: tuple[Index, Index], query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every word read in windows: on PostgreSQL output lines are then found by their blocks."""
+    import importlib
+
+    search_module = importlib.import_module("recorder.index.search")
+    monkeypatch.setattr(search_module, "WINDOWED_FROM", 0)
+    lite, pg = both
+    assert _comparable(search(lite, query, limit=200)) == _comparable(search(pg, query, limit=200))
+
+
 def test_parity_queries_are_not_all_empty(both: tuple[Index, Index]) -> None:
     lite, _ = both
     found = [q for q in PARITY_QUERIES if search(lite, q)]
@@ -616,3 +629,49 @@ def test_windowed_search_finds_exactly_what_one_pass_over_everything_finds(
     assert [search(index, q, filters=f, limit=limit) for q, f, limit in cases] == whole
     # The comparison is not vacuous: common words fill the limit, rare ones do not.
     assert any(len(hits) == 50 for hits in whole) and any(0 < len(hits) < 7 for hits in whole)
+
+
+def test_words_of_a_phrase_on_two_lines_of_one_block_are_not_a_match(
+    index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's blocks hold their lines' words without positions: the block of two lines
+    ending and starting the phrase matches its words, and the lines then checked do not."""
+    import importlib
+
+    search_module = importlib.import_module("recorder.index.search")
+    older, newer = load(index, SESSIONS[:2])
+    index.replace_search_rows(older, [], [Line(1.0, "open: permission denied")], [])
+    split = [Line(float(i), f"line {i}") for i in range(8)]
+    split += [Line(8.0, "asked for permission"), Line(9.0, "denied by policy"), Line(10.0, "permission")]
+    index.replace_search_rows(newer, [], split, [])
+    monkeypatch.setattr(search_module, "WINDOWED_FROM", 0)  # read in windows (and blocks)
+    monkeypatch.setattr(search_module, "FIRST_WINDOW", 1)
+    hits = search(index, '"permission denied"', kinds=["output"])
+    assert [(h.connection_id, h.text) for h in hits] == [(older, "open: permission denied")]
+    # The words alone match both lines of the newer connection, in its block.
+    assert [h.text for h in search(index, "permission denied", kinds=["output"])] == [
+        "open: permission denied"
+    ]
+    assert [h.text for h in search(index, "permission", kinds=["output"])][:2] == [
+        "asked for permission",
+        "permission",
+    ]
+
+
+def test_hits_in_windows_come_in_time_order_across_a_connections_blocks(
+    index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+    import random
+
+    search_module = importlib.import_module("recorder.index.search")
+    conn_id = load(index, SESSIONS[:1])[0]
+    # Lines written in one order, timed in another (a line's time is when it last changed).
+    offsets = [float(i) for i in range(95)]
+    random.Random(3).shuffle(offsets)
+    lines = [Line(t, f"deploy step {t:.0f}") for t in offsets]
+    index.replace_search_rows(conn_id, [], lines, [])
+    monkeypatch.setattr(search_module, "WINDOWED_FROM", 0)
+    hits = search(index, "deploy", kinds=["output"], limit=7)
+    assert [h.offset for h in hits] == [float(i) for i in range(7)]
+    assert len(search(index, "step", kinds=["output"], limit=200)) == 95
