@@ -14,10 +14,10 @@ is read in one query. A word in many rows is read in windows of connections, new
 new connections hold the highest ids; on PostgreSQL, whose GIN index has no order, a window's
 output lines are found by their blocks of up to 20, revision 0007). Its older hits are never
 read, so a common word costs about what a rare one does however many months are indexed.
-Recordings imported out of time order only make the windows wider, never the result different. Which way a word is read is
-decided by a capped count of its rows; on PostgreSQL the planner's estimate decides first for
-words its statistics list as common (see ``_few_rows``). Statements are built once per shape
-and reused with every value as a parameter (``STATEMENT_CACHE``).
+Recordings imported out of time order only make the windows wider, never the result different.
+Which way a word is read is decided by a capped count of its rows; on PostgreSQL the planner's
+estimate decides first for words its statistics list as common (see ``_few_rows``). Statements
+are built once per shape and reused with every value as a parameter (``STATEMENT_CACHE``).
 """
 
 from __future__ import annotations
