@@ -126,10 +126,24 @@ def _match(kind: str, dialect: str) -> tuple[sa.FromClause, sa.ColumnElement[Any
         fts = sa.table(f"{table.name}_fts", sa.column("rowid"))
         match = sa.literal_column(fts.name).op("MATCH")(sa.bindparam("match", type_=sa.String()))
         return fts, fts.c.rowid, match
-    tsquery = sa.func.to_tsquery(
-        sa.literal_column("'simple'::regconfig"), sa.bindparam("tsquery", type_=sa.String())
+    return table, table.c.id, sa.literal_column(f"{table.name}.tsv").op("@@")(_to_tsquery("tsquery"))
+
+
+def _to_tsquery(param: str) -> sa.ColumnElement[Any]:
+    """PostgreSQL's ``to_tsquery('simple', ...)`` of the rendered query in parameter ``param``."""
+    return sa.func.to_tsquery(
+        sa.literal_column("'simple'::regconfig"), sa.bindparam(param, type_=sa.String())
     )
-    return table, table.c.id, sa.literal_column(f"{table.name}.tsv").op("@@")(tsquery)
+
+
+def _indexed_connections(stmt: sa.Select[Any]) -> sa.Select[Any]:
+    """``stmt`` reading connections with their shells and live indexing runs (the connections a
+    search finds rows in)."""
+    return (
+        stmt.select_from(Connection)
+        .join(Shell, Shell.id == Connection.shell_pk)
+        .join(IndexedRecording, IndexedRecording.connection_id == Connection.id)
+    )
 
 
 def _query_params(query: Query, dialect: str) -> dict[str, Any]:
@@ -276,14 +290,8 @@ def _block_hits_statement(shape: _Shape) -> sa.Select[Any]:
         .offset(0)
         .lateral("block_lines")
     )
-    loose = sa.func.to_tsquery(
-        sa.literal_column("'simple'::regconfig"), sa.bindparam("loose", type_=sa.String())
-    )
     return (
-        _hit_columns(lines, "output")
-        .select_from(Connection)
-        .join(Shell, Shell.id == Connection.shell_pk)
-        .join(IndexedRecording, IndexedRecording.connection_id == Connection.id)
+        _indexed_connections(_hit_columns(lines, "output"))
         .join(
             blocks,
             sa.and_(
@@ -292,7 +300,7 @@ def _block_hits_statement(shape: _Shape) -> sa.Select[Any]:
             ),
         )
         .join(lines, sa.true())
-        .where(sa.literal_column(f"{blocks.name}.tsv").op("@@")(loose), *shape.conditions())
+        .where(sa.literal_column(f"{blocks.name}.tsv").op("@@")(_to_tsquery("loose")), *shape.conditions())
         .order_by(Connection.started_at.desc(), Connection.id.desc(), lines.c.offset, lines.c.seq)
         .limit(sa.bindparam("limit", type_=sa.Integer()))
     )
@@ -313,10 +321,7 @@ def _lowest_row(kind: str, shape: _Shape) -> sa.ScalarSelect[Any]:
         (with_rows == sa.func.count(first.c.id), sa.func.coalesce(sa.func.min(first.c.id), 0)), else_=0
     )
     return (
-        sa.select(lowest)
-        .select_from(Connection)
-        .join(Shell, Shell.id == Connection.shell_pk)
-        .join(IndexedRecording, IndexedRecording.connection_id == Connection.id)
+        _indexed_connections(sa.select(lowest))
         .outerjoin(
             first,
             sa.and_(
@@ -334,9 +339,7 @@ def _lowest_row(kind: str, shape: _Shape) -> sa.ScalarSelect[Any]:
 def _bound_statement(shape: _Shape) -> sa.Select[Any]:
     """The connection ``offset`` (a parameter) places on from the first that ``shape`` selects."""
     return (
-        sa.select(Connection.started_at, Connection.id)
-        .join(Shell, Shell.id == Connection.shell_pk)
-        .join(IndexedRecording, IndexedRecording.connection_id == Connection.id)
+        _indexed_connections(sa.select(Connection.started_at, Connection.id))
         .where(*shape.conditions())
         .order_by(Connection.started_at.desc(), Connection.id.desc())
         .offset(sa.bindparam("offset", type_=sa.Integer()))
