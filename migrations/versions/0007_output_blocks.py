@@ -65,7 +65,7 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO output_blocks (connection_id, generation, first_seq, last_seq, tsv) "
         "SELECT connection_id, generation, min(seq), max(seq), strip(to_tsvector('simple'::regconfig, "
-        f"regexp_replace(string_agg(piece, ' ' ORDER BY seq), '[^[:alnum:]]+', ' ', 'g'))) "
+        "regexp_replace(string_agg(piece, ' ' ORDER BY seq), '[^[:alnum:]]+', ' ', 'g'))) "
         f"FROM (SELECT connection_id, generation, seq, left(text, {MAX_INDEXED_CHARS}) AS piece, "
         f"sum(length(left(text, {MAX_INDEXED_CHARS}))) OVER (PARTITION BY connection_id, generation "
         "ORDER BY seq) AS upto FROM output_lines) AS lines "
