@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from itertools import count
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -559,7 +560,7 @@ def search(
             # Once ``limit`` hits are in hand, a connection after the last of them cannot add one.
             last = None
             if len(found) >= limit:
-                found.sort(key=_first)
+                found.sort(key=itemgetter(0))
                 del found[limit:]
                 row = found[-1][2]
                 last = _Bound(row.started_at, row.connection_id)
@@ -567,7 +568,7 @@ def search(
                 (_order(kind, row), kind, row)
                 for row in _kind_hits(conn, kind, dialect, windows, limit, last, estimates.get(kind))
             )
-    found.sort(key=_first)
+    found.sort(key=itemgetter(0))
     # Match spans only for the hits returned (tokenizing every candidate's text costs more).
     return [
         Hit(
@@ -585,7 +586,3 @@ def search(
         )
         for _, kind, row in found[:limit]
     ]
-
-
-def _first(item: tuple[Any, ...]) -> Any:
-    return item[0]
