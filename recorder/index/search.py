@@ -518,10 +518,14 @@ def _kind_hits(
 #: query may read a whole table rather than the GIN index (22 ms against 0.1 ms on 30,000
 #: commands, measured); and overestimating them, it hashed every indexed recording to join 82
 #: rows to (3 of the 3.4 ms of that statement on the benchmark's 10,000 recordings, and growing
-#: with the archive). One statement, one round trip; ``set_config(..., true)`` is SET LOCAL.
+#: with the archive). And no JIT compilation: the planner's cost of a common word's rows (and any
+#: plan costed with a disabled node) passes ``jit_above_cost``, so the server compiled each such
+#: statement, even the estimates' ``EXPLAIN``, for a few rows read: 0.6 ms of the 0.9 ms that
+#: ``EXPLAIN`` took for ``kube*`` on the benchmark's archive. One statement, one round trip;
+#: ``set_config(..., true)`` is SET LOCAL.
 _PG_PLANNER_SETTINGS = sa.text(
     "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
-    "set_config('enable_mergejoin', 'off', true)"
+    "set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true)"
 )
 
 

@@ -380,11 +380,19 @@ def test_every_statement_of_a_search_on_postgresql_reaches_rows_by_index_lookups
     """No sequential scan, hash join or merge join in any plan of a search, whatever the planner
     guesses: on the benchmark's archive a rare word's rows (82, guessed 3,442) were joined by
     hashing all 10,000 indexed recordings. Small tables do not make the planner guess that wrong,
-    so the settings are checked to be in force for every statement, and the plans here too."""
+    so the settings are checked to be in force for every statement, and the plans here too. No
+    plan is JIT-compiled either, though this engine's connections ask for JIT above a cost of 0."""
     import importlib
 
     search_module = importlib.import_module("recorder.index.search")
     engine = make_engine(pg_url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _jit_everything(dbapi_connection: Any, _record: Any) -> None:
+        # Every plan costs more than this: JIT compiles each one unless a search turns it off.
+        dbapi_connection.execute("SET jit_above_cost = 0")
+        dbapi_connection.commit()
+
     try:
         upgrade(engine)
         index = Index(engine)
@@ -394,19 +402,30 @@ def test_every_statement_of_a_search_on_postgresql_reaches_rows_by_index_lookups
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")  # statistics, so that the planner has a choice to make
         plans: dict[str, set[str]] = {}
+        jitted: dict[str, bool] = {}
         settings: set[tuple[str, ...]] = set()
+        with engine.connect() as conn:
+            jit_available = conn.exec_driver_sql("SELECT pg_jit_available()").scalar_one()
+            if jit_available:  # outside a search, the same plans are compiled: the check can fail
+                plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) SELECT id FROM commands").scalar_one()
+                assert "JIT" in plan[0]
 
         def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
             # In the search's own transaction, so under the settings it made for itself.
-            if statement.startswith("SELECT") and "set_config" not in statement:
-                driver = cursor.connection
+            if "set_config" in statement:
+                return
+            driver = cursor.connection
+            if statement.startswith("SELECT"):
                 plan = driver.execute("EXPLAIN (FORMAT JSON) " + statement, parameters).fetchone()
                 plans[statement] = set(_plan_nodes(plan[0][0]["Plan"]))
-                shown = driver.execute(
-                    "SELECT current_setting('enable_seqscan'), current_setting('enable_hashjoin'), "
-                    "current_setting('enable_mergejoin')"
-                ).fetchone()
-                settings.add(tuple(shown))
+                jitted[statement] = "JIT" in plan[0][0]
+            elif statement.startswith("EXPLAIN"):  # the estimates: run again, for its plan
+                jitted[statement] = "JIT" in driver.execute(statement, parameters).fetchone()[0][0]
+            shown = driver.execute(
+                "SELECT current_setting('enable_seqscan'), current_setting('enable_hashjoin'), "
+                "current_setting('enable_mergejoin'), current_setting('jit')"
+            ).fetchone()
+            settings.add(tuple(shown))
 
         sa.event.listen(engine, "after_cursor_execute", explain)
         try:
@@ -425,7 +444,10 @@ def test_every_statement_of_a_search_on_postgresql_reaches_rows_by_index_lookups
         engine.dispose()
     # Counts, window bounds and hits of every kind were all planned, under the search's settings.
     assert len(plans) >= 6
-    assert settings == {("off", "off", "off")}
+    assert settings == {("off", "off", "off", "off")}
+    # The estimates' EXPLAIN too: compiling a plan cost more than a search's statements read.
+    assert any(statement.startswith("EXPLAIN") for statement in jitted)
+    assert not any(jitted.values()) or not jit_available, jitted
     for statement, nodes in plans.items():
         assert not nodes & {"Seq Scan", "Hash Join", "Merge Join"}, (statement, nodes)
 
