@@ -697,3 +697,20 @@ def test_hits_in_windows_come_in_time_order_across_a_connections_blocks(
     hits = search(index, "deploy", kinds=["output"], limit=7)
     assert [h.offset for h in hits] == [float(i) for i in range(7)]
     assert len(search(index, "step", kinds=["output"], limit=200)) == 95
+
+
+def test_hit_statements_put_each_column_where_search_reads_it() -> None:
+    """Search reads the rows of its hit statements by position (``_CONNECTION_ID`` ...): every
+    statement that makes hits, on either database, lists its columns in that order."""
+    import importlib
+
+    module = importlib.import_module("recorder.index.search")
+    names = ("connection_id", "offset", "text", "seq", "exit_code", "principal", "shell_id", "runtime_arn")
+    positions = {name: getattr(module, f"_{name.upper()}") for name in (*names, "started_at")}
+    shape = module._Shape(())
+    statements = [module._block_hits_statement(shape)]
+    for dialect in ("sqlite", "postgresql"):
+        statements += [module._hits_statement(kind, dialect, shape, False) for kind in KINDS]
+    for statement in statements:
+        columns = [column.name for column in statement.selected_columns]
+        assert {name: columns.index(name) for name in positions} == positions
