@@ -44,6 +44,7 @@ from recorder.index.models import (
     output_blocks,
 )
 from recorder.index.query import Query, match_spans, parse_query, to_fts5, to_loose_tsquery, to_tsquery
+from recorder.index.reads import Reads
 from recorder.index.store import (
     MAX_LIST_LIMIT,
     ConnectionFilter,
@@ -387,14 +388,12 @@ def _estimate_statement(kinds: tuple[str, ...]) -> sa.TextClause:
     return sa.text("EXPLAIN (FORMAT JSON) " + " UNION ALL ".join(branches))
 
 
-def _estimates(
-    conn: sa.Connection, kinds: list[str], params: dict[str, Any]
-) -> dict[str, tuple[float, float]]:
-    """Per kind, the planner's row estimate for the query and for an unlisted word (PostgreSQL).
+def _estimates(plan: Any, kinds: list[str]) -> dict[str, tuple[float, float]]:
+    """Per kind, the planner's row estimate for the query and for an unlisted word (PostgreSQL),
+    from the ``plan`` of ``_estimate_statement(kinds)``.
 
     A plan of another shape than one branch per SELECT gives no estimates: every kind is counted.
     """
-    plan = conn.execute(_estimate_statement(tuple(kinds)), params).scalar_one()
     try:
         top = plan[0]["Plan"]
         branches = top["Plans"] if top["Node Type"] == "Append" else [top]
@@ -407,16 +406,17 @@ def _estimates(
 
 
 def _few_rows(
-    conn: sa.Connection,
-    kind: str,
+    reads: Reads,
+    kinds: list[str],
     dialect: str,
     params: dict[str, Any],
     cap: int,
-    estimate: tuple[float, float] | None,
-) -> bool:
-    """Whether fewer than ``cap`` rows of ``kind`` match: read them in one query, not in windows.
+    estimates: dict[str, tuple[float, float]],
+) -> dict[str, bool]:
+    """Per kind, whether fewer than ``cap`` of its rows match: read them in one query, not in windows.
 
-    On PostgreSQL the planner's ``estimate`` (for the query, for an unlisted word) answers first
+    The kinds that need counting are counted together (on PostgreSQL, in one round trip). On
+    PostgreSQL the planner's ``estimates`` (for the query, for an unlisted word) answer first
     when its statistics know the query's words as common: counting even ``cap`` rows of a common
     word builds the bitmap of all its rows first (the GIN index has no order), which cost most of
     such a search on the benchmark's archive. An estimate is trusted only when it is at least
@@ -425,11 +425,16 @@ def _few_rows(
     Otherwise the count decides. Either answer gives the same hits, only the number of queries
     differs.
     """
-    if estimate is not None:
-        rows, unlisted = estimate
-        if rows >= cap and rows > _KNOWN_FACTOR * unlisted:
-            return False
-    return conn.execute(_count_statement(kind, dialect), {**params, "cap": cap}).scalar_one() < cap
+    few = dict.fromkeys(kinds, False)
+    counted = []
+    for kind in kinds:
+        estimate = estimates.get(kind)
+        if estimate is None or not (estimate[0] >= cap and estimate[0] > _KNOWN_FACTOR * estimate[1]):
+            counted.append(kind)
+    counts = reads.batch([(_count_statement(kind, dialect), {**params, "cap": cap}) for kind in counted])
+    for kind, rows in zip(counted, counts, strict=True):
+        few[kind] = rows[0][0] < cap
+    return few
 
 
 class _Windows:
@@ -440,8 +445,8 @@ class _Windows:
     once per search and shared by every kind searched: the kinds read the same windows.
     """
 
-    def __init__(self, conn: sa.Connection, filters: tuple[str, ...], params: dict[str, Any]) -> None:
-        self._conn = conn
+    def __init__(self, reads: Reads, filters: tuple[str, ...], params: dict[str, Any]) -> None:
+        self._reads = reads
         self.filters = filters
         #: The search's filter and query parameter values (every statement of the search takes them).
         self.params = params
@@ -458,8 +463,8 @@ class _Windows:
             if previous is not None:
                 params.update(previous.params("previous"))
             shape = _Shape(self.filters, previous=previous is not None)
-            end = self._conn.execute(_bound_statement(shape), params).first()
-            self._bounds.append(None if end is None else _Bound(end.started_at, end.id))
+            ends = self._reads.rows(_bound_statement(shape), params)
+            self._bounds.append(_Bound(*ends[0]) if ends else None)
         return self._bounds[n]
 
     def each(self, last: _Bound | None) -> Iterator[tuple[_Shape, dict[str, Any]]]:
@@ -485,34 +490,33 @@ class _Windows:
 
 
 def _kind_hits(
-    conn: sa.Connection,
+    reads: Reads,
     kind: str,
     dialect: str,
     windows: _Windows,
     limit: int,
     last: _Bound | None,
-    estimate: tuple[float, float] | None,
+    few: bool,
 ) -> list[Any]:
     """The first ``limit`` hits of one kind, reading the newest connections first.
 
-    A word in few rows is read in one query. A word in many rows is read window by window,
+    A word in ``few`` rows is read in one query. A word in many rows is read window by window,
     newest connections first, so its older hits are never read: windows come in the search
     order, and once ``limit`` hits are found no later window can hold one that sorts before them.
     """
-    cap = WINDOWED_FROM * limit
-    if _few_rows(conn, kind, dialect, windows.params, cap, estimate):
+    if few:
         whole = dict(windows.params, limit=limit)
         if last is not None:
             whole.update(last.params("last"))
         shape = _Shape(windows.filters, last=last is not None)
-        return list(conn.execute(_hits_statement(kind, dialect, shape, False), whole))
+        return reads.rows(_hits_statement(kind, dialect, shape, False), whole)
     found: list[Any] = []
     for shape, window in windows.each(last):
         if dialect == "postgresql" and kind == "output":
             statement = _block_hits_statement(shape)
         else:
             statement = _hits_statement(kind, dialect, shape, dialect == "sqlite")
-        found.extend(conn.execute(statement, {**window, "limit": limit}))
+        found.extend(reads.rows(statement, {**window, "limit": limit}))
         if len(found) >= limit:
             break
     return found
@@ -557,16 +561,21 @@ def search(
     found: list[tuple[tuple[float, int, float, int, int], str, Any]] = []
     dialect = index.engine.dialect.name
     with index.reading() as session:
-        # Core, not the ORM: these are plain SELECTs of columns, and the ORM's result handling
-        # cost more client CPU per search than building the hits.
-        conn = session.connection()
-        if dialect == "postgresql":
-            conn.execute(_PG_PLANNER_SETTINGS)
+        # Neither the ORM nor SQLAlchemy's rows: these are plain SELECTs of columns, read from
+        # the driver (``recorder.index.reads``); the ORM's result handling cost more client CPU
+        # per search than building the hits, and Core's about a fifth of a PostgreSQL search.
+        reads = Reads(session.connection())
         values = filter_values(f)
         params = {**filter_params(values), **_query_params(parsed, dialect)}
-        windows = _Windows(conn, tuple(sorted(values)), params)
+        windows = _Windows(reads, tuple(sorted(values)), params)
         searched = _kinds(kinds)
-        estimates = _estimates(conn, searched, params) if dialect == "postgresql" else {}
+        estimates = {}
+        if dialect == "postgresql":
+            # The settings, then the estimates under them: one round trip.
+            estimate = _estimate_statement(tuple(searched))
+            _, plan = reads.batch([(_PG_PLANNER_SETTINGS, {}), (estimate, params)])
+            estimates = _estimates(plan[0][0], searched)
+        few = _few_rows(reads, searched, dialect, params, WINDOWED_FROM * limit, estimates)
         for kind in searched:
             # Once ``limit`` hits are in hand, a connection after the last of them cannot add one.
             last = None
@@ -577,7 +586,7 @@ def search(
                 last = _Bound(row[_STARTED_AT], row[_CONNECTION_ID])
             found.extend(
                 (_order(kind, row), kind, row)
-                for row in _kind_hits(conn, kind, dialect, windows, limit, last, estimates.get(kind))
+                for row in _kind_hits(reads, kind, dialect, windows, limit, last, few[kind])
             )
     found.sort(key=itemgetter(0))
     # Match spans only for the hits returned (tokenizing every candidate's text costs more).

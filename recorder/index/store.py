@@ -258,7 +258,10 @@ def filter_conditions(values: Mapping[str, Any], *, bound: bool = True) -> list[
             sa.or_(
                 Connection.exit_code != 0,  # NULL != 0 is not true: no exit code is no failure
                 Connection.status == ConnectionStatus.INTERRUPTED,
-                Connection.end_reason.in_([EndReason.ERROR, EndReason.RECORD_FAILURE]),
+                # Not IN (...): an IN list is filled in by SQLAlchemy at each execution, and
+                # search runs its statements on the driver (recorder.index.reads).
+                Connection.end_reason == EndReason.ERROR,
+                Connection.end_reason == EndReason.RECORD_FAILURE,
             )
         )
     if "status" in values:

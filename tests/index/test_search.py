@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,10 +13,11 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recorder.errors import ConfigError, QueryError
+from recorder.errors import ConfigError, IndexStoreError, QueryError
 from recorder.index.db import make_engine, upgrade
 from recorder.index.models import ConnectionStatus, EndReason
 from recorder.index.query import parse_query, to_tsquery
+from recorder.index.reads import Batch, Reads
 from recorder.index.search import KINDS, MAX_SEARCH_LIMIT, Hit, search
 from recorder.index.store import ConnectionFilter, Index
 
@@ -324,20 +326,13 @@ def test_a_word_postgresql_knows_as_common_is_read_in_windows_without_counting(
     if index.engine.dialect.name == "postgresql":
         with index.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE output_lines")  # the statistics the planner estimates from
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
+    statements = record_reads(monkeypatch)
 
     def run(
         query: str, limit: int, kinds: tuple[str, ...] = ("output",)
     ) -> tuple[list[Hit], list[str], list[str]]:
         statements.clear()
-        sa.event.listen(index.engine, "before_cursor_execute", seen)
-        try:
-            hits = search(index, query, kinds=kinds, limit=limit)
-        finally:
-            sa.event.remove(index.engine, "before_cursor_execute", seen)
+        hits = search(index, query, kinds=kinds, limit=limit)
         counted = [s for s in statements if "count(*)" in s]
         return hits, counted, [s for s in statements if s.startswith("EXPLAIN")]
 
@@ -368,6 +363,19 @@ def test_a_word_postgresql_knows_as_common_is_read_in_windows_without_counting(
         assert common_estimated == rare_estimated == every_estimated == []
 
 
+def record_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of every statement that searches send to the database from now on, in order."""
+    sent: list[str] = []
+    batch = Reads.batch
+
+    def recording(self: Reads, statements: Batch) -> list[list[tuple[Any, ...]]]:
+        sent.extend(str(statement) for statement, _ in statements)
+        return batch(self, statements)
+
+    monkeypatch.setattr(Reads, "batch", recording)
+    return sent
+
+
 def _plan_nodes(plan: dict[str, Any]) -> Iterator[str]:
     yield plan["Node Type"]
     for child in plan.get("Plans", ()):
@@ -381,75 +389,75 @@ def test_every_statement_of_a_search_on_postgresql_reaches_rows_by_index_lookups
     guesses: on the benchmark's archive a rare word's rows (82, guessed 3,442) were joined by
     hashing all 10,000 indexed recordings. Small tables do not make the planner guess that wrong,
     so the settings are checked to be in force for every statement, and the plans here too. No
-    plan is JIT-compiled either, though this engine's connections ask for JIT above a cost of 0."""
+    plan is JIT-compiled either, though this engine's connections ask for JIT above a cost of 0.
+
+    The plans are the ones the server ran: PostgreSQL's auto_explain logs each statement with its
+    plan and the settings in force, and sends the log to this client as notices."""
     import importlib
 
     search_module = importlib.import_module("recorder.index.search")
     engine = make_engine(pg_url)
+    logged: list[str] = []
 
     @sa.event.listens_for(engine, "connect")
-    def _jit_everything(dbapi_connection: Any, _record: Any) -> None:
-        # Every plan costs more than this: JIT compiles each one unless a search turns it off.
-        dbapi_connection.execute("SET jit_above_cost = 0")
+    def _explain_everything(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.add_notice_handler(lambda diagnostic: logged.append(diagnostic.message_primary))
+        for statement in (
+            "LOAD 'auto_explain'",
+            "SET auto_explain.log_min_duration = 0",
+            "SET auto_explain.log_format = 'json'",
+            "SET auto_explain.log_settings = on",
+            "SET auto_explain.log_level = 'notice'",
+            # Every plan costs more than this: JIT compiles each one unless a search turns it off.
+            "SET jit_above_cost = 0",
+        ):
+            dbapi_connection.execute(statement)
         dbapi_connection.commit()
 
     try:
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except IndexStoreError as exc:
+            if "auto_explain" in str(exc) or "permission denied" in str(exc):
+                pytest.skip(f"auto_explain needs a superuser here: {exc}")
+            raise
         index = Index(engine)
         ids = load(index)
         bulk = [Line(float(i), f"connection refused on port {i}") for i in range(300)]
         index.replace_search_rows(ids[0], [], [*bulk, *SESSIONS[0].lines], [*SESSIONS[0].inputs])
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")  # statistics, so that the planner has a choice to make
-        plans: dict[str, set[str]] = {}
-        jitted: dict[str, bool] = {}
-        settings: set[tuple[str, ...]] = set()
         with engine.connect() as conn:
             jit_available = conn.exec_driver_sql("SELECT pg_jit_available()").scalar_one()
             if jit_available:  # outside a search, the same plans are compiled: the check can fail
                 plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) SELECT id FROM commands").scalar_one()
                 assert "JIT" in plan[0]
-
-        def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-            # In the search's own transaction, so under the settings it made for itself.
-            if "set_config" in statement:
-                return
-            driver = cursor.connection
-            if statement.startswith("SELECT"):
-                plan = driver.execute("EXPLAIN (FORMAT JSON) " + statement, parameters).fetchone()
-                plans[statement] = set(_plan_nodes(plan[0][0]["Plan"]))
-                jitted[statement] = "JIT" in plan[0][0]
-            elif statement.startswith("EXPLAIN"):  # the estimates: run again, for its plan
-                jitted[statement] = "JIT" in driver.execute(statement, parameters).fetchone()[0][0]
-            shown = driver.execute(
-                "SELECT current_setting('enable_seqscan'), current_setting('enable_hashjoin'), "
-                "current_setting('enable_mergejoin'), current_setting('jit')"
-            ).fetchone()
-            settings.add(tuple(shown))
-
-        sa.event.listen(engine, "after_cursor_execute", explain)
-        try:
-            search(index, "passwd")  # few rows: counted, then read in one statement per kind
-            search(index, "refused", filters=ConnectionFilter(principal="alice", since=T0))
-            monkeypatch.setattr(search_module, "FIRST_WINDOW", 1)
-            monkeypatch.setattr(search_module, "WINDOWED_FROM", 1)
-            search(index, "refused", limit=5)  # read in windows of connections, newest first
-            search(index, "refuse* port", limit=3)
-        finally:
-            sa.event.remove(engine, "after_cursor_execute", explain)
+        logged.clear()
+        sent = record_reads(monkeypatch)
+        search(index, "passwd")  # few rows: counted, then read in one statement per kind
+        search(index, "refused", filters=ConnectionFilter(principal="alice", since=T0))
+        monkeypatch.setattr(search_module, "FIRST_WINDOW", 1)
+        monkeypatch.setattr(search_module, "WINDOWED_FROM", 1)
+        search(index, "refused", limit=5)  # read in windows of connections, newest first
+        search(index, "refuse* port", limit=3)
         with engine.connect() as conn:
             # SET LOCAL: gone with the search's transaction.
             assert conn.exec_driver_sql("SHOW enable_hashjoin").scalar_one() == "on"
     finally:
         engine.dispose()
-    # Counts, window bounds and hits of every kind were all planned, under the search's settings.
-    assert len(plans) >= 6
-    assert settings == {("off", "off", "off", "off")}
-    # The estimates' EXPLAIN too: compiling a plan cost more than a search's statements read.
-    assert any(statement.startswith("EXPLAIN") for statement in jitted)
-    assert not any(jitted.values()) or not jit_available, jitted
-    for statement, nodes in plans.items():
-        assert not nodes & {"Seq Scan", "Hash Join", "Merge Join"}, (statement, nodes)
+    plans = [json.loads(message.split("plan:", 1)[1]) for message in logged if "plan:" in message]
+    ran = [plan for plan in plans if "set_config" not in plan["Query Text"]]
+    # Counts, window bounds and hits of every kind were all run, under the search's settings.
+    assert len(ran) >= 6
+    off = dict.fromkeys(("enable_seqscan", "enable_hashjoin", "enable_mergejoin", "jit"), "off")
+    for plan in ran:
+        assert {name: plan.get("Settings", {}).get(name) for name in off} == off, plan["Query Text"]
+        assert "JIT" not in plan or not jit_available, plan["Query Text"]
+        nodes = set(_plan_nodes(plan["Plan"]))
+        assert not nodes & {"Seq Scan", "Hash Join", "Merge Join"}, (plan["Query Text"], nodes)
+    # The estimates' EXPLAIN too, one a search.
+    assert sum(plan["Query Text"].startswith("EXPLAIN") for plan in ran) == 4
+    assert sum(statement.startswith("EXPLAIN") for statement in sent) == 4
 
 
 def test_only_the_live_generation_is_searched(loaded: tuple[Index, list[int]]) -> None:
