@@ -13,7 +13,9 @@ from 2.97-3.06 to 2.56-2.69 ms and its rare word from 1.39-1.48 to 1.18-1.21 ms.
 are still SQLAlchemy's, so both databases get the same SQL as before, every value is converted by
 its SQLAlchemy type as before, and the transaction, its settings and its end are still the
 Session's. Not for statements with an IN list that SQLAlchemy fills in at execution: those are
-refused when first compiled.
+refused when first compiled. What SQLAlchemy's engine logging (``echo``) and cursor events see
+of a search is its transaction only; PostgreSQL's own logging (``log_statement``, auto_explain)
+sees every statement, and the tests read the plans from there.
 """
 
 from __future__ import annotations
