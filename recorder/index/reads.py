@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -131,8 +132,11 @@ class Reads:
             raise sa.exc.InvalidRequestError("reads need a live connection to the database")
         self._driver: Any = driver
         self._error: type[Exception] = self._dialect.loaded_dbapi.Error
-        #: psycopg 3's pipeline mode, when the driver has it (PostgreSQL).
-        self._pipeline: Callable[[], Any] | None = getattr(self._driver, "pipeline", None)
+        #: psycopg 3's pipeline mode (PostgreSQL), when its libpq has it (14 and later; the binary
+        #: wheels bring their own): otherwise statements go one at a time.
+        self._pipeline: Callable[[], Any] | None = None
+        if isinstance(driver, psycopg.Connection) and psycopg.Pipeline.is_supported():
+            self._pipeline = driver.pipeline
 
     def rows(self, statement: sa.ClauseElement, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """The rows of one statement."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -103,3 +105,28 @@ def test_a_database_error_in_a_batch_is_one_index_error_and_the_index_still_read
     assert "\n" not in str(info.value)
     with index.reading() as session:
         assert len(Reads(session.connection()).rows(_COLUMNS, {})) == 1
+
+
+def test_postgresql_sends_a_batch_in_one_pipeline_unless_libpq_lacks_it(
+    index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        _open(index, n, T0 + timedelta(minutes=n))
+    active = ConnectionStatus.ACTIVE
+    statements = [(_AFTER, {"since": T0 + timedelta(minutes=m), "status": active}) for m in range(3)]
+    entered: list[int] = []
+    pipeline = psycopg.Connection.pipeline
+
+    def counted(self: psycopg.Connection[Any]) -> Any:
+        entered.append(1)
+        return pipeline(self)
+
+    monkeypatch.setattr(psycopg.Connection, "pipeline", counted)
+    with index.reading() as session:
+        together = Reads(session.connection()).batch(statements)
+    # A libpq before 14 has no pipeline mode: the same statements go one at a time.
+    monkeypatch.setattr(psycopg.Pipeline, "is_supported", classmethod(lambda cls: False))
+    with index.reading() as session:
+        one_by_one = Reads(session.connection()).batch(statements)
+    assert together == one_by_one and [len(rows) for rows in together] == [3, 2, 1]
+    assert entered == ([1] if index.engine.dialect.name == "postgresql" else [])
