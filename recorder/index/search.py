@@ -97,9 +97,9 @@ class Hit:
 
 
 #: Where each column of a hit statement's rows is (``_hit_columns``). Rows are read by position:
-#: by name, SQLAlchemy's rows cost five times as much to order and twice as much to make hits of
-#: (0.49 against 0.09 ms, and 0.78 against 0.36, for the 127 rows of a search on the benchmark's
-#: archive), a tenth of a PostgreSQL search.
+#: by name (SQLAlchemy's rows, before ``recorder.index.reads``) they cost five times as much to
+#: order and twice as much to make hits of (0.49 against 0.09 ms, and 0.78 against 0.36, for the
+#: 127 rows of a search on the benchmark's archive), a tenth of a PostgreSQL search.
 _CONNECTION_ID, _OFFSET, _TEXT, _SEQ, _EXIT_CODE, _PRINCIPAL, _SHELL_ID, _RUNTIME_ARN, _STARTED_AT = range(9)
 
 
@@ -426,15 +426,17 @@ def _few_rows(
     differs.
     """
     few = dict.fromkeys(kinds, False)
-    counted = []
-    for kind in kinds:
-        estimate = estimates.get(kind)
-        if estimate is None or not (estimate[0] >= cap and estimate[0] > _KNOWN_FACTOR * estimate[1]):
-            counted.append(kind)
+    counted = [kind for kind in kinds if not _known_common(estimates.get(kind), cap)]
     counts = reads.batch([(_count_statement(kind, dialect), {**params, "cap": cap}) for kind in counted])
     for kind, rows in zip(counted, counts, strict=True):
         few[kind] = rows[0][0] < cap
     return few
+
+
+def _known_common(estimate: tuple[float, float] | None, cap: int) -> bool:
+    """Whether the planner's estimate (for the query, for an unlisted word) says at least ``cap``
+    rows, and the query's words are ones its statistics list (see ``_few_rows``)."""
+    return estimate is not None and estimate[0] >= cap and estimate[0] > _KNOWN_FACTOR * estimate[1]
 
 
 class _Windows:
