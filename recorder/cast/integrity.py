@@ -281,6 +281,8 @@ class Verdict:
     #: Bytes of the cast after the last verified checkpoint (TRUNCATED: not covered by any).
     unverified_bytes: int = 0
     key_id: str | None = None
+    #: The chain format the sidecar names (``CHAIN_FORMATS``); None when there is no readable sidecar.
+    chain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +369,7 @@ def verify(cast: IO[bytes], sidecar: bytes | None, public_key: Ed25519PublicKey)
 
     def verdict(status: Status, reason: str, *, bad: int | None = None, extra: int = 0) -> Verdict:
         k, lines, size = done
-        return Verdict(status, reason, k, lines, size, bad, extra, kid)
+        return Verdict(status, reason, k, lines, size, bad, extra, kid, header["chain"])
 
     for rec in records:
         for digest in rec.trail:

@@ -78,7 +78,9 @@ def verify(
         raise fail(str(exc), USAGE_EXIT) from None
     except OSError as exc:
         raise fail(f"cannot read {target}: {exc.strerror or exc}", USAGE_EXIT) from None
-    typer.echo(f"{verdict.status.value}: {path}: {verdict.reason}")
+    # The chain format too: an auditor citing the verdict says which scheme it checked.
+    chain = f" [{verdict.chain}]" if verdict.chain else ""
+    typer.echo(f"{verdict.status.value}: {path}: {verdict.reason}{chain}")
     raise typer.Exit(EXIT_CODES[verdict.status])
 
 

@@ -8,7 +8,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
-from recorder.cast.integrity import KEY_FILE, Chain, load_or_create_signing_key, public_key_raw, sidecar_path
+from recorder.cast.integrity import (
+    CHAIN_FORMAT,
+    CHAIN_FORMATS,
+    CHAIN_V2,
+    KEY_FILE,
+    Chain,
+    load_or_create_signing_key,
+    public_key_raw,
+    sidecar_path,
+)
 from recorder.cast.model import Header
 from recorder.cast.writer import CastWriter
 from recorder.cli import verify_cmd
@@ -18,9 +27,11 @@ runner = CliRunner()
 app = bare_app(verify_cmd)
 
 
-def _record(path: Path, key: Ed25519PrivateKey, *, seal: bool = True) -> None:
+def _record(
+    path: Path, key: Ed25519PrivateKey, *, seal: bool = True, chain_format: str = CHAIN_FORMAT
+) -> None:
     """A small recording with a checkpoint after every two events, written the way the tap does."""
-    chain = Chain(key)
+    chain = Chain(key, chain_format)
     with path.open("wb") as cast, sidecar_path(path).open("wb") as side:
         writer = CastWriter(cast, Header(version=2, width=80, height=24), 2)
         side.write(chain.header_record())
@@ -56,6 +67,19 @@ def test_ok_is_exit_0(data: Path, tmp_path: Path) -> None:
     _record(cast, _key(data))
     result = runner.invoke(app, ["verify", str(cast), "--data-dir", str(data)])
     assert result.exit_code == 0 and result.output.startswith("OK:")
+    assert result.output.rstrip().endswith(f"[{CHAIN_V2}]") and len(result.output.splitlines()) == 1
+
+
+@pytest.mark.parametrize("chain_format", CHAIN_FORMATS)
+def test_the_verdict_names_the_chain_format_it_checked(data: Path, tmp_path: Path, chain_format: str) -> None:
+    cast = tmp_path / "a.cast"
+    _record(cast, _key(data), seal=False, chain_format=chain_format)
+    result = runner.invoke(app, ["verify", str(cast), "--data-dir", str(data)])
+    assert result.exit_code == 4 and result.output.rstrip().endswith(f"[{chain_format}]")
+    # No sidecar: no format to name.
+    sidecar_path(cast).unlink()
+    unsigned = runner.invoke(app, ["verify", str(cast), "--data-dir", str(data)])
+    assert unsigned.exit_code == 5 and "[" not in unsigned.output
 
 
 def test_tampered_is_exit_3_with_the_line(data: Path, tmp_path: Path) -> None:
