@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -147,30 +148,18 @@ class Reads:
         compiled = [(_compiled(statement, self._dialect), params) for statement, params in statements]
         sql = ""
         params: Any = None
+        together = self._pipeline() if self._pipeline is not None and len(compiled) > 1 else nullcontext()
+        cursors = [self._driver.cursor() for _ in compiled]
         try:
-            if len(compiled) > 1 and self._pipeline is not None:
-                cursors = [self._driver.cursor() for _ in compiled]
-                try:
-                    with self._pipeline():
-                        for (form, values), cursor in zip(compiled, cursors, strict=True):
-                            sql, params = form.sql, form.parameters(values)
-                            cursor.execute(sql, params)
-                    forms = [form for form, _ in compiled]
-                    dialect = self._dialect
-                    return [form.rows(cursor, dialect) for form, cursor in zip(forms, cursors, strict=True)]
-                finally:
-                    for cursor in cursors:
-                        cursor.close()
-            out = []
-            for form, values in compiled:
-                sql, params = form.sql, form.parameters(values)
-                cursor = self._driver.cursor()
-                try:
+            with together:
+                for (form, values), cursor in zip(compiled, cursors, strict=True):
+                    sql, params = form.sql, form.parameters(values)
                     cursor.execute(sql, params)
-                    out.append(form.rows(cursor, self._dialect))
-                finally:
-                    cursor.close()
-            return out
+            forms = [form for form, _ in compiled]
+            return [form.rows(cursor, self._dialect) for form, cursor in zip(forms, cursors, strict=True)]
         except self._error as exc:
             # As SQLAlchemy would have raised it: the index's callers turn it into one line.
             raise sa.exc.DBAPIError.instance(sql, params, exc, self._error, dialect=self._dialect) from exc
+        finally:
+            for cursor in cursors:
+                cursor.close()
