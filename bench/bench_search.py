@@ -97,6 +97,9 @@ PROBES = (
     Probe("command", "git log", ("command",), r"git.{0,40}log", regex=True),
     Probe("command, failed", "nonexistent", ("command",), "nonexistent"),
 )
+#: Probes also timed as a whole ``recorder search`` process, as an auditor runs it: interpreter
+#: start-up, imports, the audit log's entry and the printed hits included (what rg's times include).
+CLI_PROBES = ("word_rare", "prefix")
 
 
 def progress(phase: str, started: float, message: str) -> None:
@@ -677,6 +680,19 @@ def measure_queries(name: str, url: str, reps: int, results: dict[str, Any], sta
         engine.dispose()
 
 
+def measure_cli(url: str, data: Path, reps: int, results: dict[str, Any], started: float) -> None:
+    """Median and p99 of ``recorder search`` as a process, for each of :data:`CLI_PROBES`."""
+    for probe in PROBES:
+        if probe.key not in CLI_PROBES:
+            continue
+        argv = [sys.executable, "-m", "recorder", "search", probe.query, "--db", url, "--data-dir", str(data)]
+        argv += ["--limit", "50"] if set(probe.kinds) == set(ALL_KINDS) else ["--in", probe.kinds[0]]
+        samples = _latencies(lambda a=argv: _run_tool(a), reps)
+        results[f"sqlite_cli_{probe.key}_median_ms"] = statistics.median(samples)
+        results[f"sqlite_cli_{probe.key}_p99_ms"] = _p99(samples)
+    progress("queries recorder search", started, f"{len(CLI_PROBES)} probes x {reps} processes")
+
+
 def text_search_tool() -> tuple[str, str] | None:
     """(name, path) of ripgrep, or of GNU grep when rg is not installed; None when neither is."""
     for name in ("rg", "grep"):
@@ -758,6 +774,7 @@ def run(
         index_corpus("sqlite", sqlite_url, root / "data-sqlite", files, results, started)
         results["sqlite_db_mb"] = (root / "index.sqlite3").stat().st_size / 1e6
         measure_queries("sqlite", sqlite_url, reps, results, started)
+        measure_cli(sqlite_url, root / "data-sqlite", tool_reps, results, started)
         if pg_url:
             # The pipeline's rate on PostgreSQL, on a subset, in a schema of its own (then dropped).
             subset = files[: max(1, pg_index_recordings)]
@@ -780,6 +797,11 @@ def run(
                         results[f"{tool}_over_{backend}_{probe.key}"] = (
                             results[f"{tool}_{probe.key}_median_ms"] / ours
                         )
+            for key in CLI_PROBES:
+                if f"sqlite_cli_{key}_median_ms" in results:
+                    results[f"{tool}_over_sqlite_cli_{key}"] = (
+                        results[f"{tool}_{key}_median_ms"] / results[f"sqlite_cli_{key}_median_ms"]
+                    )
         progress("done", started, f"{results['corpus_mb']:.0f} MB corpus")
     finally:
         if own:
@@ -820,6 +842,15 @@ def print_table(results: dict[str, Any], console: Console | None = None) -> None
             f"{results[f'{backend}_index_workers']} workers: {results[f'{backend}_index_mb_s']:.1f} MB/s, "
             f"{results[f'{backend}_index_mb_s_per_core']:.1f} MB/s per core"
         )
+    for probe in PROBES:
+        key = probe.key
+        if f"sqlite_cli_{key}_median_ms" in results:
+            versus = f", {tool}/CLI {results[f'{tool}_over_sqlite_cli_{key}']:.3g}x" if tool else ""
+            console.print(
+                f"`recorder search` as a process (start-up included), sqlite, {probe.name}: "
+                f"{results[f'sqlite_cli_{key}_median_ms']:.0f} / {results[f'sqlite_cli_{key}_p99_ms']:.0f} ms"
+                f"{versus}"
+            )
     console.print(f"sqlite index file: {results['sqlite_db_mb']:.0f} MB")
     if "postgresql_copy_seconds" in results:
         console.print(

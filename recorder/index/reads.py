@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -136,8 +135,13 @@ class Reads:
         #: psycopg 3's pipeline mode (PostgreSQL), when its libpq has it (14 and later; the binary
         #: wheels bring their own): otherwise statements go one at a time.
         self._pipeline: Callable[[], Any] | None = None
-        if isinstance(driver, psycopg.Connection) and psycopg.Pipeline.is_supported():
-            self._pipeline = driver.pipeline
+        if self._dialect.name == "postgresql":
+            # Imported here: psycopg is loaded only by PostgreSQL engines (a tenth of a SQLite
+            # `recorder search`'s start-up otherwise).
+            import psycopg
+
+            if isinstance(driver, psycopg.Connection) and psycopg.Pipeline.is_supported():
+                self._pipeline = driver.pipeline
 
     def rows(self, statement: sa.ClauseElement, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """The rows of one statement."""

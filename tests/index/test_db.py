@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from recorder.errors import IndexStoreError
 from recorder.index.db import (
+    HEAD_REVISION,
     SQLITE_BUSY_TIMEOUT_MS,
     current_revision,
     downgrade,
@@ -26,6 +28,7 @@ from recorder.index.db import (
     known_revisions,
     make_engine,
     migrations_dir,
+    script_head,
     upgrade,
 )
 
@@ -189,6 +192,47 @@ def test_every_revision_downgrades_to_the_schema_before_it(engine: Engine) -> No
         upgrade(engine, revision)
         assert _schema(engine) == after
         previous = revision
+
+
+def test_the_head_revision_constant_is_the_newest_migration_script() -> None:
+    assert HEAD_REVISION == script_head() == known_revisions()[-1]
+    assert head_revision() == HEAD_REVISION
+
+
+def _alembic_reads(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        revision: str | None = MigrationContext.configure(conn).get_current_revision()
+        return revision
+
+
+def test_current_revision_reads_what_alembic_reads_at_every_revision(engine: Engine) -> None:
+    assert current_revision(engine) is None is _alembic_reads(engine)
+    for revision in known_revisions():
+        upgrade(engine, revision)
+        assert current_revision(engine) == revision == _alembic_reads(engine)
+    downgrade(engine, "base")
+    assert current_revision(engine) is None is _alembic_reads(engine)
+
+
+def test_an_index_with_two_revisions_at_once_is_a_one_line_error(engine: Engine) -> None:
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES ('0001')")
+    with pytest.raises(IndexStoreError, match="2 revisions at once") as info:
+        current_revision(engine)
+    assert "\n" not in str(info.value)
+
+
+def test_reading_the_revision_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    upgrade(url)
+    code = (
+        "import sys; from recorder.index.db import current_revision, head_revision; "
+        f"assert current_revision({url!r}) == head_revision(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_unknown_revision_is_a_one_line_index_error(engine: Engine) -> None:
