@@ -16,7 +16,6 @@ from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -58,6 +57,7 @@ from recorder.index.rows import (
     IndexedRow,
     SearchRowWriter,
     TextLike,
+    upsert_sql,
 )
 from recorder.logfmt import get_logger
 from recorder.protocol.ids import DEFAULT_QUALIFIER
@@ -79,6 +79,48 @@ IMPORT_CLIENT_ADDRESS = "import"
 _SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
 _SUPPORTED_DIALECTS = frozenset({"sqlite", "postgresql"})
 _SHELL_KEY = ("runtime_arn", "qualifier", "session_id", "shell_id")
+_CONNECTIONS: sa.Table = Connection.__table__  # type: ignore[assignment]
+_IMPORTS: sa.Table = Import.__table__  # type: ignore[assignment]
+_SHELLS: sa.Table = Shell.__table__  # type: ignore[assignment]
+
+
+def _refresh_shell_statements() -> tuple[sa.Delete, sa.Update]:
+    """Drop a shell with no connection left; set a shell's times and last exit code from its
+    connections, read by the database itself (two statements, built once, whatever it holds)."""
+    conns = _CONNECTIONS
+    shell_pk = sa.bindparam("shell_pk", type_=sa.Integer)
+    own = conns.c.shell_pk == shell_pk
+    drop = sa.delete(_SHELLS).where(_SHELLS.c.id == shell_pk, ~sa.exists().where(own))
+    first = sa.select(sa.func.min(conns.c.started_at)).where(own)
+    last = sa.select(sa.func.max(sa.func.coalesce(conns.c.ended_at, conns.c.started_at))).where(own)
+    exit_code = (
+        sa.select(conns.c.exit_code)
+        .where(own, conns.c.exit_code.is_not(None))
+        .order_by(conns.c.started_at.desc(), conns.c.id.desc())
+        .limit(1)
+    )
+    refresh = (
+        sa.update(_SHELLS)
+        .where(_SHELLS.c.id == shell_pk)
+        .values(
+            first_seen=first.scalar_subquery(),
+            last_seen=last.scalar_subquery(),
+            last_exit_code=exit_code.scalar_subquery(),
+        )
+    )
+    return drop, refresh
+
+
+_DROP_EMPTY_SHELL, _REFRESH_SHELL = _refresh_shell_statements()
+#: Insert a shell, or move its last_seen forward (never back).
+_UPSERT_SHELL = upsert_sql(
+    _SHELLS,
+    [*_SHELL_KEY, "first_seen", "last_seen"],
+    _SHELL_KEY,
+    "last_seen = CASE WHEN shells.last_seen < excluded.last_seen "
+    "THEN excluded.last_seen ELSE shells.last_seen END",
+    returning="id",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -825,39 +867,39 @@ class Index:
         ended_at = _aware("ended_at", ended_at)
         if ended_at < started_at:
             raise ValueError("ended_at must not be before started_at")
-        conn = Connection(
-            principal=None if principal is None else _check_length("principal", principal, MAX_PRINCIPAL),
-            client_address=IMPORT_CLIENT_ADDRESS,
-            upstream=IMPORT_UPSTREAM,
-            started_at=started_at,
-            ended_at=ended_at,
-            status=ConnectionStatus.ENDED,
-            end_reason=None if exit_code is None else EndReason.EXIT,
-            exit_code=exit_code,
-            recording_path=_check_length("recording_path", recording_path, MAX_RECORDING_PATH),
-            recording_size=_non_negative("recording_size", recording_size),
-            sha256=_check_sha256(sha256),
-            cast_version=cast_version,
-            cols=cols,
-            rows=rows,
+        conn = {
+            "principal": None if principal is None else _check_length("principal", principal, MAX_PRINCIPAL),
+            "client_address": IMPORT_CLIENT_ADDRESS,
+            "upstream": IMPORT_UPSTREAM,
+            "started_at": started_at,
+            "ended_at": ended_at,
+            "status": ConnectionStatus.ENDED,
+            "end_reason": None if exit_code is None else EndReason.EXIT,
+            "exit_code": exit_code,
+            "recording_path": _check_length("recording_path", recording_path, MAX_RECORDING_PATH),
+            "recording_size": _non_negative("recording_size", recording_size),
+            "sha256": _check_sha256(sha256),
+            "cast_version": cast_version,
+            "cols": cols,
+            "rows": rows,
             **_counter_values(counters),
-        )
+        }
+        imported = {
+            "source_name": _clip(source_name, MAX_SOURCE_NAME) or "",
+            "sha256": sha256,
+            "imported_at": datetime.now(UTC),
+            "skipped_lines": _non_negative("skipped_lines", skipped_lines) or 0,
+            "adjusted_lines": _non_negative("adjusted_lines", adjusted_lines) or 0,
+        }
+        # Core inserts, not ORM objects: an import is one of thousands in a batch, and the unit of
+        # work's flush of a 40-column Connection cost more than the rest of its transaction.
         with self._transaction() as session:
-            conn.shell_pk = self._upsert_shell(session, key, started_at)
-            session.add(conn)
-            session.flush()
-            session.add(
-                Import(
-                    connection_id=conn.id,
-                    source_name=_clip(source_name, MAX_SOURCE_NAME) or "",
-                    sha256=sha256,
-                    imported_at=datetime.now(UTC),
-                    skipped_lines=_non_negative("skipped_lines", skipped_lines) or 0,
-                    adjusted_lines=_non_negative("adjusted_lines", adjusted_lines) or 0,
-                )
-            )
-            self._refresh_shell(session, conn.shell_pk)
-            conn_id = conn.id
+            shell_pk = self._upsert_shell(session, key, started_at)
+            db = session.connection()
+            inserted = sa.insert(_CONNECTIONS).returning(_CONNECTIONS.c.id)
+            conn_id = int(db.execute(inserted, {**conn, "shell_pk": shell_pk}).scalar_one())
+            db.execute(sa.insert(_IMPORTS), {**imported, "connection_id": conn_id})
+            self._refresh_shell(session, shell_pk)
         log.info("index.imported", id=conn_id, source=source_name)
         return conn_id
 
@@ -877,48 +919,15 @@ class Index:
 
     def _upsert_shell(self, session: Session, key: Mapping[str, str], seen: datetime) -> int:
         """Insert the shell or touch its last_seen; one statement, so concurrent callers agree."""
-        if self._dialect == "sqlite":
-            lite = sqlite.insert(Shell).values(**key, first_seen=seen, last_seen=seen)
-            excluded: Any = lite.excluded
-            stmt: Any = lite.on_conflict_do_update(
-                index_elements=list(_SHELL_KEY), set_=self._touch(excluded.last_seen)
-            )
-        else:
-            pg = postgresql.insert(Shell).values(**key, first_seen=seen, last_seen=seen)
-            excluded = pg.excluded
-            stmt = pg.on_conflict_do_update(
-                index_elements=list(_SHELL_KEY), set_=self._touch(excluded.last_seen)
-            )
-        shell_pk: int = session.execute(stmt.returning(Shell.id)).scalar_one()
+        shell_pk: int = session.execute(
+            _UPSERT_SHELL, {**key, "first_seen": seen, "last_seen": seen}
+        ).scalar_one()
         return shell_pk
-
-    @staticmethod
-    def _touch(seen: Any) -> dict[str, Any]:
-        return {"last_seen": sa.case((Shell.last_seen < seen, seen), else_=Shell.last_seen)}
 
     def _refresh_shell(self, session: Session, shell_pk: int) -> None:
         """Recompute a shell's first/last seen and last exit code from its connections; drop it if none."""
-        count, first, last = session.execute(
-            sa.select(
-                sa.func.count(Connection.id),
-                sa.func.min(Connection.started_at),
-                sa.func.max(sa.func.coalesce(Connection.ended_at, Connection.started_at)),
-            ).where(Connection.shell_pk == shell_pk)
-        ).one()
-        if count == 0:
-            session.execute(sa.delete(Shell).where(Shell.id == shell_pk))
-            return
-        last_exit = session.execute(
-            sa.select(Connection.exit_code)
-            .where(Connection.shell_pk == shell_pk, Connection.exit_code.is_not(None))
-            .order_by(Connection.started_at.desc(), Connection.id.desc())
-            .limit(1)
-        ).scalar()
-        session.execute(
-            sa.update(Shell)
-            .where(Shell.id == shell_pk)
-            .values(first_seen=first, last_seen=last, last_exit_code=last_exit)
-        )
+        session.execute(_DROP_EMPTY_SHELL, {"shell_pk": shell_pk})
+        session.execute(_REFRESH_SHELL, {"shell_pk": shell_pk})
 
     def _end(
         self, conn_id: int, ended_at: datetime | None, duration: float | None, values: dict[str, Any]

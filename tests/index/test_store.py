@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -620,6 +621,52 @@ def test_imported_recording_is_an_ended_connection_with_its_origin(index: Index)
         1,
     )
     assert index.get_import(4242) is None
+
+
+def test_imports_into_one_shell_give_it_the_span_and_the_exit_code_of_the_latest(index: Index) -> None:
+    shared = {"session_id": "s-1", "shell_id": "sh-1"}
+    late_start = T0 + timedelta(hours=2)
+    late = _import(index, sha256="a1" * 32, started_at=late_start, ended_at=late_start, exit_code=7, **shared)
+    early = _import(index, sha256="a2" * 32, started_at=T0, ended_at=T0 + timedelta(hours=5), **shared)
+    rows = [index.get_connection(c) for c in (late, early)]
+    assert rows[0] is not None and rows[1] is not None and rows[0].shell_pk == rows[1].shell_pk
+    shell = index.get_shell(rows[0].shell_pk)
+    assert shell is not None
+    # first seen: the earliest start; last seen: the latest end, whichever connection it is;
+    # exit code: the connection that started last.
+    assert (shell.first_seen, shell.last_seen, shell.last_exit_code) == (T0, T0 + timedelta(hours=5), 7)
+
+
+def _compilations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement SQLAlchemy compiles from now on (its SQL), in order."""
+    seen: list[str] = []
+    real = sa.sql.compiler.SQLCompiler.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        seen.append(" ".join(str(self.string).split())[:80])
+
+    monkeypatch.setattr(sa.sql.compiler.SQLCompiler, "__init__", counting)
+    return seen
+
+
+def test_importing_and_indexing_compiles_each_statement_once(
+    index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line = SimpleNamespace(offset=1.0, text="a line")
+    command = SimpleNamespace(offset=0.5, text="ls", exit_code=0, output_preview="a line", end_offset=1.0)
+
+    def import_and_index(n: int) -> None:
+        conn_id = _import(index, sha256=f"{n:064x}", session_id=f"s-{n}", shell_id=f"sh-{n}")
+        writer = index.search_writer(conn_id)
+        writer.stage([command], [line], [line])
+        assert writer.commit() is not None
+
+    import_and_index(1)  # each statement's first run compiles it
+    compiled = _compilations(monkeypatch)
+    import_and_index(2)
+    import_and_index(3)
+    assert compiled == []
 
 
 def test_find_recording_knows_imported_and_recorded_files(index: Index) -> None:
