@@ -685,8 +685,10 @@ def measure_cli(url: str, data: Path, reps: int, results: dict[str, Any], starte
     for probe in PROBES:
         if probe.key not in CLI_PROBES:
             continue
+        if set(probe.kinds) != set(ALL_KINDS):
+            raise ValueError(f"{probe.key}: the command is timed on probes of every kind only")
         argv = [sys.executable, "-m", "recorder", "search", probe.query, "--db", url, "--data-dir", str(data)]
-        argv += ["--limit", "50"] if set(probe.kinds) == set(ALL_KINDS) else ["--in", probe.kinds[0]]
+        argv += ["--limit", "50"]
         samples = _latencies(lambda a=argv: _run_tool(a), reps)
         results[f"sqlite_cli_{probe.key}_median_ms"] = statistics.median(samples)
         results[f"sqlite_cli_{probe.key}_p99_ms"] = _p99(samples)

@@ -89,11 +89,9 @@ def build(modules: Iterable[str] = MODULES) -> typer.Typer:
 
 def command_module(argv: list[str]) -> str | None:
     """The module of the command ``argv`` runs, or None when it names none (help, no arguments)."""
-    for arg in argv:
-        if arg.startswith("-"):
-            return None  # options before the command are the group's own (--help)
-        return COMMANDS.get(arg)
-    return None
+    if not argv or argv[0].startswith("-"):
+        return None  # options before the command are the group's own (--help)
+    return COMMANDS.get(argv[0])
 
 
 def __getattr__(name: str) -> typer.Typer:
