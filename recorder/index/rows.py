@@ -36,9 +36,6 @@ from recorder.logfmt import get_logger
 
 log = get_logger(__name__)
 
-_CONNECTION_ID: sa.ColumnElement[int] = Connection.__table__.c.id
-_CONNECTION_EXISTS = sa.select(_CONNECTION_ID).where(_CONNECTION_ID == sa.bindparam("id", type_=sa.Integer))
-
 #: Rows written per transaction while indexing a recording.
 WRITE_BATCH_ROWS = 2000
 #: An exit code outside a 32-bit integer is not one (OSC 133 marks are program output): None.
@@ -269,7 +266,7 @@ class SearchRowWriter:
     def add_commands(self, commands: Iterable[CommandLike]) -> int:
         """Write commands (in the order given); returns how many rows were written."""
         self.flush()
-        return self._write(_table(CommandEntry), self._command_rows(commands))
+        return self._write(table_of(CommandEntry), self._command_rows(commands))
 
     def _add_text(self, table: sa.Table, lines: Iterable[TextLike]) -> int:
         self.flush()
@@ -277,11 +274,11 @@ class SearchRowWriter:
 
     def add_lines(self, lines: Iterable[TextLike]) -> int:
         """Write output lines; a line over MAX_INDEXED_CHARS becomes several rows at one offset."""
-        return self._add_text(_table(OutputLine), lines)
+        return self._add_text(table_of(OutputLine), lines)
 
     def add_inputs(self, inputs: Iterable[TextLike]) -> int:
         """Write typed input lines, split like output lines."""
-        return self._add_text(_table(InputLine), inputs)
+        return self._add_text(table_of(InputLine), inputs)
 
     def commit(self, *, problem_count: int = 0, error: str | None = None) -> IndexedRow | None:
         """Make this run the live one and delete older rows; None if a newer run is already live."""
@@ -300,7 +297,7 @@ class SearchRowWriter:
             "problem_count": max(0, problem_count),
             "error": error,
         }
-        table = _table(IndexedRecording)
+        table = table_of(IndexedRecording)
         with self._transaction() as session:
             if not _exists(session, self.connection_id):
                 raise UnknownConnection(self.connection_id)
@@ -460,20 +457,23 @@ def fill_output_blocks(connection: sa.Connection, first_id: int, last_id: int) -
     return int(result.rowcount)
 
 
-def _table(model: type[Any]) -> sa.Table:
+def table_of(model: type[Any]) -> sa.Table:
+    """The table of a declarative model."""
     table = model.__table__
     assert isinstance(table, sa.Table)
     return table
 
 
-_SEARCH_TABLES = (_table(CommandEntry), _table(OutputLine), _table(InputLine))
+_SEARCH_TABLES = (table_of(CommandEntry), table_of(OutputLine), table_of(InputLine))
 
 #: The search tables by name (the keys of SearchRowWriter.counts).
 _TABLES = {table.name: table for table in _SEARCH_TABLES}
-_LIVE_COLUMNS = [c.name for c in _table(IndexedRecording).c if c.name != "connection_id"]
+_CONNECTION_ID = table_of(Connection).c.id
+_CONNECTION_EXISTS = sa.select(_CONNECTION_ID).where(_CONNECTION_ID == sa.bindparam("id", type_=sa.Integer))
+_LIVE_COLUMNS = [c.name for c in table_of(IndexedRecording).c if c.name != "connection_id"]
 #: Make a run live unless a newer one already is.
 _MAKE_LIVE = upsert_sql(
-    _table(IndexedRecording),
+    table_of(IndexedRecording),
     ["connection_id", *_LIVE_COLUMNS],
     ["connection_id"],
     ", ".join(f"{name} = excluded.{name}" for name in _LIVE_COLUMNS),

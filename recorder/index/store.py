@@ -57,6 +57,7 @@ from recorder.index.rows import (
     IndexedRow,
     SearchRowWriter,
     TextLike,
+    table_of,
     upsert_sql,
 )
 from recorder.logfmt import get_logger
@@ -79,9 +80,9 @@ IMPORT_CLIENT_ADDRESS = "import"
 _SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
 _SUPPORTED_DIALECTS = frozenset({"sqlite", "postgresql"})
 _SHELL_KEY = ("runtime_arn", "qualifier", "session_id", "shell_id")
-_CONNECTIONS: sa.Table = Connection.__table__  # type: ignore[assignment]
-_IMPORTS: sa.Table = Import.__table__  # type: ignore[assignment]
-_SHELLS: sa.Table = Shell.__table__  # type: ignore[assignment]
+_CONNECTIONS = table_of(Connection)
+_IMPORTS = table_of(Import)
+_SHELLS = table_of(Shell)
 
 
 def _refresh_shell_statements() -> tuple[sa.Delete, sa.Update]:
