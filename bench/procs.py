@@ -34,9 +34,23 @@ def recorder_process(*args: str, timeout: float = 30.0) -> Iterator[str]:
 @contextlib.contextmanager
 def recorder_started(*args: str, timeout: float = 30.0) -> Iterator[Started]:
     """Run ``recorder <args>`` until it prints its listening line; yield it; SIGTERM it after."""
+    with module_started("recorder", *args, timeout=timeout) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def forwarder_started(upstream: str, timeout: float = 30.0) -> Iterator[Started]:
+    """Run the bare TCP forwarder (``bench.forwarder``) in front of ``upstream``; yield it."""
+    with module_started("bench.forwarder", upstream, timeout=timeout) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def module_started(module: str, *args: str, timeout: float = 30.0) -> Iterator[Started]:
+    """Run ``python -m <module> <args>`` until it prints its listening line; yield it; SIGTERM it after."""
     env = {**os.environ, "RECORDER_RUNTIME_NO_USER_RC": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recorder", *args],
+        [sys.executable, "-m", module, *args],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -57,7 +71,7 @@ def recorder_started(*args: str, timeout: float = 30.0) -> Iterator[Started]:
     threading.Thread(target=pump, daemon=True).start()
     try:
         if not ready.wait(timeout) or not found:
-            raise RuntimeError(f"recorder {' '.join(args)} did not start")
+            raise RuntimeError(f"{module} {' '.join(args)} did not start")
         yield Started(found[0], proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)

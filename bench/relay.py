@@ -1,4 +1,8 @@
-"""Relay cost: bulk output and keystroke echo, direct from the runtime and through the recording proxy."""
+"""Relay cost: bulk output and keystroke echo, direct from the runtime and through the recording proxy.
+
+Bursts also go through a bare TCP forwarder (``bench/forwarder.py``), in the same turns: the
+throughput of one more hop that does nothing else, beside the proxy's.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.procs import Started, proxy_args, recorder_process, recorder_started
+from bench.procs import Started, forwarder_started, proxy_args, recorder_process, recorder_started
 from recorder.cli import eventloop
 from recorder.protocol import (
     LOCAL_RUNTIME_ARN,
@@ -129,16 +133,21 @@ async def settle(pids: tuple[int, ...], quiet: float = 0.5, limit: float = 90.0)
         last = now
 
 
-async def _run(runtime: Started, proxy: Started, megabytes: int, rounds: int) -> dict[str, Any]:
+async def _run(
+    runtime: Started, proxy: Started, forwarder: Started, megabytes: int, rounds: int
+) -> dict[str, Any]:
     direct_t: list[float] = []
+    forward_t: list[float] = []
     proxy_t: list[float] = []
     proxy_cpu: list[float] = []
     runtime_cpu: list[float] = []
     index_cpu: list[float] = []
-    pids = (runtime.pid, proxy.pid)
-    for _ in range(rounds):  # alternate so drift on a shared machine hits both sides alike
+    pids = (runtime.pid, proxy.pid, forwarder.pid)
+    for _ in range(rounds):  # in turns, so drift on a shared machine hits every side alike
         await settle(pids)
         direct_t.append(await burst(runtime.url, megabytes))
+        await settle(pids)
+        forward_t.append(await burst(forwarder.url, megabytes))
         await settle(pids)
         before = (cpu_seconds(proxy.pid), cpu_seconds(runtime.pid), _family_cpu((proxy.pid,)))
         proxy_t.append(await burst(proxy.url, megabytes))
@@ -147,12 +156,21 @@ async def _run(runtime: Started, proxy: Started, megabytes: int, rounds: int) ->
         runtime_cpu.append(cpu_seconds(runtime.pid) - before[1])
         index_cpu.append(_family_cpu((proxy.pid,)) - before[2] - proxy_cpu[-1])
     ratios = [d / p for d, p in zip(direct_t, proxy_t, strict=True)]
+    forwarded = [d / f for d, f in zip(direct_t, forward_t, strict=True)]
     return {
         "burst_mb": megabytes,
         "direct_mb_s": megabytes / statistics.median(direct_t),
         "proxy_mb_s": megabytes / statistics.median(proxy_t),
         "throughput_ratio": statistics.median(ratios),
         "throughput_ratios": [round(r, 3) for r in ratios],
+        # The same bursts through a bare TCP forwarder (bench/forwarder.py): one more hop and
+        # nothing else, so the gap between it and the proxy is the proxy's own work.
+        "forwarder_mb_s": megabytes / statistics.median(forward_t),
+        "forwarder_throughput_ratio": statistics.median(forwarded),
+        "forwarder_throughput_ratios": [round(r, 3) for r in forwarded],
+        "proxy_over_forwarder_ratio": statistics.median(
+            f / p for f, p in zip(forward_t, proxy_t, strict=True)
+        ),
         # CPU is steadier than wall time on a shared machine: what relaying and recording cost.
         "proxy_cpu_s_per_100mb": statistics.median(proxy_cpu) * 100 / megabytes,
         "runtime_cpu_s_per_100mb": statistics.median(runtime_cpu) * 100 / megabytes,
@@ -180,10 +198,13 @@ def run(megabytes: int = 200, rounds: int = 7, samples: int = 1000) -> dict[str,
     """Throughput ratio and keystroke echo, direct vs proxied, in one run."""
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        with recorder_started("runtime", "--listen", "127.0.0.1:0") as runtime:
-            with recorder_started(*proxy_args(Path(tmp) / "a", runtime.url)) as proxy:
-                results.update(eventloop.run(_run(runtime, proxy, megabytes, rounds)))
-        with recorder_process("runtime", "--listen", "127.0.0.1:0", "--shell", "cat") as runtime:
-            with recorder_process(*proxy_args(Path(tmp) / "b", runtime)) as proxy:
-                results.update(eventloop.run(_echo(runtime, proxy, samples)))
+        with (
+            recorder_started("runtime", "--listen", "127.0.0.1:0") as runtime,
+            recorder_started(*proxy_args(Path(tmp) / "a", runtime.url)) as proxy,
+            forwarder_started(runtime.url) as forwarder,
+        ):
+            results.update(eventloop.run(_run(runtime, proxy, forwarder, megabytes, rounds)))
+        with recorder_process("runtime", "--listen", "127.0.0.1:0", "--shell", "cat") as cat_runtime:
+            with recorder_process(*proxy_args(Path(tmp) / "b", cat_runtime)) as cat_proxy:
+                results.update(eventloop.run(_echo(cat_runtime, cat_proxy, samples)))
     return results
