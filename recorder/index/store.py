@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -27,7 +27,7 @@ from recorder.errors import (
     IndexValueTooLong,
     UnknownConnection,
 )
-from recorder.index.db import READ_ONLY, describe
+from recorder.index.db import READ_ONLY, describe, writer_lock
 from recorder.index.models import (
     CAST_VERSIONS,
     COUNTER_NAMES,
@@ -447,6 +447,8 @@ class Index:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         reader = engine.execution_options(**{READ_ONLY: True})
         self._read_sessions = sessionmaker(reader, expire_on_commit=False)
+        #: Writers to a SQLite file take turns here first (see WriterLock); None otherwise.
+        self._writer_lock = writer_lock(engine)
 
     @property
     def engine(self) -> Engine:
@@ -464,8 +466,9 @@ class Index:
     @contextmanager
     def _transaction(self, *, read_only: bool = False) -> Iterator[Session]:
         sessions = self._read_sessions if read_only else self._sessions
+        lock = None if read_only else self._writer_lock
         try:
-            with sessions.begin() as session:
+            with lock.held() if lock is not None else nullcontext(), sessions.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
             message = describe(exc)

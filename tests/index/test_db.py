@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,15 +25,20 @@ from recorder.errors import IndexStoreError
 from recorder.index.db import (
     HEAD_REVISION,
     SQLITE_BUSY_TIMEOUT_MS,
+    WRITER_LOCK_SUFFIX,
+    WriterLock,
     current_revision,
     downgrade,
     head_revision,
     known_revisions,
     make_engine,
+    migration_connection,
     migrations_dir,
     script_head,
     upgrade,
+    writer_lock,
 )
+from recorder.index.store import Index
 
 REPO = Path(__file__).resolve().parents[2]
 INDEX_TABLES = {"shells", "connections", "refused_attempts"}
@@ -374,3 +382,173 @@ def test_revision_0007_builds_the_blocks_the_store_writes_for_lines_already_inde
         assert [search(index, q, limit=100) for q in ("refused", "kube*", '"refused by"')] == hits
     finally:
         engine.dispose()
+
+
+# -- the writers' lock on a SQLite file ----------------------------------------------------------
+
+# Run in another process: whether the writer lock at argv[1] is free right now (flock is per open
+# file, so only another process, or another open of the file, sees it held).
+_PROBE = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("free")
+except BlockingIOError:
+    print("held")
+"""
+
+# Run in another process: take the writer lock at argv[1], say so, hold it until stdin closes.
+_HOLDER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def _probe(path: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _holder(path: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def _release(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
+
+
+@pytest.fixture
+def sqlite_index(sqlite_url: str) -> Iterator[tuple[Index, Path]]:
+    """A migrated SQLite index in a file and where its writers' lock is."""
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    try:
+        yield Index(engine), Path(str(engine.url.database) + WRITER_LOCK_SUFFIX)
+    finally:
+        engine.dispose()
+
+
+def test_only_a_sqlite_file_has_a_writer_lock(tmp_path: Path, pg_url: str) -> None:
+    file_engine = make_engine(f"sqlite:///{tmp_path / 'index.sqlite3'}")
+    memory_engine = make_engine("sqlite://")
+    pg_engine = make_engine(pg_url)
+    try:
+        lock = writer_lock(file_engine)
+        assert lock is not None
+        assert lock.path == tmp_path / f"index.sqlite3{WRITER_LOCK_SUFFIX}"
+        assert writer_lock(memory_engine) is None
+        assert writer_lock(pg_engine) is None
+    finally:
+        for engine in (file_engine, memory_engine, pg_engine):
+            engine.dispose()
+
+
+def test_a_write_holds_the_writer_lock_until_it_commits_and_a_read_takes_none(
+    sqlite_index: tuple[Index, Path],
+) -> None:
+    index, lock_path = sqlite_index
+    with index.reading() as session:
+        session.execute(sa.text("SELECT count(*) FROM connections"))
+        assert _probe(lock_path) == "free"
+    with index.session() as session:
+        session.execute(sa.text("SELECT count(*) FROM connections"))
+        assert _probe(lock_path) == "held"
+    assert _probe(lock_path) == "free"
+    with pytest.raises(RuntimeError), index.session():
+        assert _probe(lock_path) == "held"
+        raise RuntimeError("rolled back")
+    assert _probe(lock_path) == "free"
+
+
+def test_a_migration_holds_the_writer_lock(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    try:
+        with migration_connection(engine):
+            assert _probe(Path(str(engine.url.database) + WRITER_LOCK_SUFFIX)) == "held"
+    finally:
+        engine.dispose()
+
+
+def test_a_writer_waits_for_the_lock_before_taking_sqlites_own_then_writes(
+    sqlite_index: tuple[Index, Path],
+) -> None:
+    index, lock_path = sqlite_index
+    holder = _holder(lock_path)
+    done: list[BaseException | None] = []
+
+    def write() -> None:
+        try:
+            with index.session() as session:
+                session.execute(sa.text("CREATE TABLE waited (x INTEGER)"))
+            done.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            done.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        writer.join(0.5)
+        assert writer.is_alive() and not done
+        # It waits outside SQLite: SQLite's own write lock is free meanwhile.
+        other = sqlite3.connect(str(index.engine.url.database), isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+    finally:
+        _release(holder)
+        writer.join(30)
+    assert done == [None]
+    with index.reading() as session:
+        assert session.execute(sa.text("SELECT count(*) FROM waited")).scalar_one() == 0
+
+
+def test_a_lock_not_released_within_the_timeout_is_passed_by(tmp_path: Path) -> None:
+    lock = WriterLock(tmp_path / "index.sqlite3-writelock", timeout=0.2)
+    holder = _holder(lock.path)
+    try:
+        with lock.held() as taken:
+            assert taken is False
+    finally:
+        _release(holder)
+    with lock.held() as taken:
+        assert taken is True
+
+
+def test_a_thread_holding_the_lock_takes_it_again_at_once(tmp_path: Path) -> None:
+    lock = WriterLock(tmp_path / "index.sqlite3-writelock", timeout=0.2)
+    with lock.held() as outer:
+        with lock.held() as inner:
+            assert (outer, inner) == (True, True)
+        assert _probe(lock.path) == "held"  # the inner block did not release the outer's lock
+    assert _probe(lock.path) == "free"
+
+
+def test_a_lock_file_that_cannot_be_opened_leaves_the_writes_to_sqlite(
+    sqlite_index: tuple[Index, Path],
+) -> None:
+    index, lock_path = sqlite_index
+    lock_path.unlink()  # made by the migration
+    lock_path.mkdir()  # a directory where the lock file goes: open() fails
+    with index.session() as session:
+        session.execute(sa.text("CREATE TABLE unlocked (x INTEGER)"))
+    with index.reading() as session:
+        assert session.execute(sa.text("SELECT count(*) FROM unlocked")).scalar_one() == 0
+    lock = WriterLock(lock_path)
+    with lock.held() as taken:
+        assert taken is False
