@@ -154,8 +154,16 @@ class SearchRowWriter:
     """One indexing run of one connection; rows stay invisible until :meth:`commit`."""
 
     def __init__(
-        self, transaction: Transaction, dialect: str, conn_id: int, *, batch_rows: int = WRITE_BATCH_ROWS
+        self,
+        transaction: Transaction,
+        dialect: str,
+        conn_id: int,
+        *,
+        batch_rows: int = WRITE_BATCH_ROWS,
+        reading: Transaction | None = None,
     ) -> None:
+        """``reading`` opens a transaction that only reads (no write lock on SQLite), for the
+        check that the connection exists; without it that check takes a write transaction."""
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be positive, not {batch_rows}")
         self._transaction = transaction
@@ -170,7 +178,7 @@ class SearchRowWriter:
         #: Every table holding this run's rows (deleted together).
         self._tables = _SEARCH_TABLES + ((output_blocks,) if dialect == "postgresql" else ())
         self.done = False
-        with transaction() as session:
+        with (reading or transaction)() as session:
             if not _exists(session, conn_id):
                 raise UnknownConnection(conn_id)
 

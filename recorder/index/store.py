@@ -734,7 +734,9 @@ class Index:
 
     def search_writer(self, conn_id: int, *, batch_rows: int = WRITE_BATCH_ROWS) -> SearchRowWriter:
         """Start an indexing run of a connection: add rows, then commit (see ``recorder.index.rows``)."""
-        return SearchRowWriter(self._transaction, self._dialect, conn_id, batch_rows=batch_rows)
+        return SearchRowWriter(
+            self._transaction, self._dialect, conn_id, batch_rows=batch_rows, reading=self.reading
+        )
 
     def replace_search_rows(
         self,

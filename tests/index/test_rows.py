@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import product
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recorder.errors import UnknownConnection
+from recorder.index.db import make_engine, upgrade
 from recorder.index.models import BLOCK_CHARS, BLOCK_LINES, MAX_INDEXED_CHARS
 from recorder.index.rows import CommandRow, split_text
 from recorder.index.search import search
@@ -161,6 +163,28 @@ def test_nul_characters_are_replaced_and_huge_exit_codes_dropped(index: Index) -
 def test_rows_of_an_unknown_connection_are_refused(index: Index) -> None:
     with pytest.raises(UnknownConnection):
         index.replace_search_rows(4242, [Cmd(1.0, "x")], [], [])
+
+
+def test_starting_an_indexing_run_waits_for_no_writer(sqlite_url: str) -> None:
+    # It only checks that the connection exists: a read, which on SQLite takes no write lock, so
+    # an indexing run never queues behind (or holds up) another writer just to begin.
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    index = Index(engine)
+    conn_id = _open(index)
+    with pytest.raises(UnknownConnection):
+        index.search_writer(4242)
+    other = sqlite3.connect(str(engine.url.database), isolation_level=None, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's write lock throughout
+        writer = index.search_writer(conn_id)
+        assert writer.connection_id == conn_id and not writer.done
+        other.execute("ROLLBACK")
+        writer.add_lines([Line(1.0, "after the other writer")])
+        assert writer.commit() is not None
+    finally:
+        other.close()
+        engine.dispose()
 
 
 def test_negative_or_infinite_offsets_are_refused(index: Index) -> None:
