@@ -8,38 +8,46 @@ from typing import Annotated
 import typer
 
 from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail
-from recorder.cli.pipeline import ImportResult, import_casts
+from recorder.cli.pipeline import MAX_IMPORT_JOBS, ImportResult, import_each
 from recorder.cli.views import visible
 from recorder.errors import RecorderError
-from recorder.index.db import make_engine, upgrade
-from recorder.index.store import Index
+from recorder.index.db import upgrade
 
 
 def import_cmd(
     files: Annotated[list[Path], typer.Argument(help="asciicast files (.cast v2/v3, .json v1).")],
     data: DataOption = None,
     db: DbOption = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            max=MAX_IMPORT_JOBS,
+            help="Worker processes importing at once (reading, emulation and hashing in parallel).",
+        ),
+    ] = 1,
 ) -> None:
-    """Import recordings made by other tools; they become searchable like recorded ones."""
+    """Import recordings made by other tools; they become searchable like recorded ones.
+
+    Each file's result is printed as soon as it is known, in the order given.
+    """
     directory = data_dir(data)
     url = db_url(db, directory)
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise fail(f"cannot use data directory {directory}: {exc.strerror}") from None
+    failed = 0
     try:
         upgrade(url)
-        # Imports and their search rows are made again by importing again: no fsync per commit.
-        index = Index(make_engine(url, durable=False))
-        try:
-            report = import_casts(index, directory, files)
-        finally:
-            index.engine.dispose()
+        for result in import_each(url, directory, files, jobs):
+            _print(result)
+            failed += not result.imported
     except RecorderError as exc:
         raise fail(str(exc)) from None
-    for result in report.results:
-        _print(result)
-    if report.failed:
+    if failed:
         raise typer.Exit(1)
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import multiprocessing.util
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ from typing import Any, Protocol
 
 from recorder.cast.model import EXIT, INPUT, OUTPUT, RESIZE, Event, Header, Problem, ProblemKind
 from recorder.cast.reader import open_cast
-from recorder.errors import CastError, RecorderError, ReplayError, UnknownConnection
+from recorder.errors import CastError, IndexStoreError, RecorderError, ReplayError, UnknownConnection
 from recorder.index.db import make_engine
 from recorder.index.models import (
     COUNTER_NAMES,
@@ -443,26 +444,34 @@ def import_cast(index: Index, data_dir: Path, path: Path) -> ImportResult:
     context = scan.header.context
     fallback_id = f"import-{sha256[:16]}"
     started = _started_at(scan.header, path)
-    conn_id = index.import_connection(
-        source_name=str(path),
-        sha256=sha256,
-        recording_path=rel,
-        recording_size=size,
-        cast_version=scan.version,
-        cols=scan.header.width or DEFAULT_COLS,
-        rows=scan.header.height or DEFAULT_ROWS,
-        started_at=started,
-        ended_at=started + timedelta(seconds=scan.duration),
-        exit_code=scan.exit_code,
-        principal=_context_str(context, "principal", MAX_PRINCIPAL),
-        runtime_arn=_context_str(context, "runtime_arn", MAX_ARN) or IMPORT_RUNTIME_ARN,
-        qualifier=_context_str(context, "qualifier", MAX_QUALIFIER),
-        session_id=_context_str(context, "runtime_session_id", MAX_SESSION_ID) or fallback_id,
-        shell_id=_context_str(context, "shell_id", MAX_SHELL_ID) or fallback_id,
-        counters=scan.counters,
-        skipped_lines=skipped,
-        adjusted_lines=adjusted,
-    )
+    try:
+        conn_id = index.import_connection(
+            source_name=str(path),
+            sha256=sha256,
+            recording_path=rel,
+            recording_size=size,
+            cast_version=scan.version,
+            cols=scan.header.width or DEFAULT_COLS,
+            rows=scan.header.height or DEFAULT_ROWS,
+            started_at=started,
+            ended_at=started + timedelta(seconds=scan.duration),
+            exit_code=scan.exit_code,
+            principal=_context_str(context, "principal", MAX_PRINCIPAL),
+            runtime_arn=_context_str(context, "runtime_arn", MAX_ARN) or IMPORT_RUNTIME_ARN,
+            qualifier=_context_str(context, "qualifier", MAX_QUALIFIER),
+            session_id=_context_str(context, "runtime_session_id", MAX_SESSION_ID) or fallback_id,
+            shell_id=_context_str(context, "shell_id", MAX_SHELL_ID) or fallback_id,
+            counters=scan.counters,
+            skipped_lines=skipped,
+            adjusted_lines=adjusted,
+        )
+    except IndexStoreError:
+        # The digest is unique in the index: another import of the same bytes (another process,
+        # or another worker of this one) may have recorded them since the lookup above.
+        existing = index.find_recording(sha256)
+        if existing is None:
+            raise
+        return ImportResult(path, existing, already=True, skipped=skipped, adjusted=adjusted, problems=shown)
     try:
         indexed = index_recording(index, conn_id, data_dir / rel)
     except RecorderError as exc:
@@ -485,6 +494,67 @@ def import_cast(index: Index, data_dir: Path, path: Path) -> ImportResult:
 def import_casts(index: Index, data_dir: Path, paths: Iterable[Path]) -> ImportReport:
     """Import several files; one failing file does not stop the others."""
     return ImportReport(tuple(import_cast(index, data_dir, Path(p)) for p in paths))
+
+
+#: Most worker processes ``recorder import --jobs`` starts.
+MAX_IMPORT_JOBS = 64
+
+
+def import_each(db_url: str, data_dir: Path, paths: Sequence[Path], jobs: int = 1) -> Iterator[ImportResult]:
+    """Import ``paths`` and yield each file's result as it is known, in the order given.
+
+    With ``jobs`` > 1 that many worker processes import at once, each on its own engine: reading,
+    terminal emulation and hashing run in parallel, and the writes take turns (one writer at a
+    time on SQLite, see ``WriterLock``; row locks on PostgreSQL). The same bytes given twice are
+    imported once, whichever worker gets there first. A database error stops the run as it does
+    with one job; the workers stop with it (what they committed stays, what they did not is
+    rolled back, and importing again finishes the job).
+    """
+    if not 1 <= jobs <= MAX_IMPORT_JOBS:
+        raise ValueError(f"jobs must be between 1 and {MAX_IMPORT_JOBS}, not {jobs}")
+    jobs = min(jobs, len(paths)) or 1
+    if jobs == 1:
+        # Imports and their search rows are made again by importing again: no fsync per commit.
+        index = Index(make_engine(db_url, durable=False))
+        try:
+            for path in paths:
+                yield import_cast(index, data_dir, Path(path))
+        finally:
+            index.engine.dispose()
+        return
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(jobs, initializer=_init_import_worker, initargs=(db_url, str(data_dir)))
+    try:
+        # chunksize 1: a worker takes the next file when it is free, so one large file holds up
+        # only its own worker, and results come back in order as soon as they are known.
+        yield from pool.imap(_import_in_worker, [str(p) for p in paths], chunksize=1)
+    except BaseException:  # an error, Ctrl-C, or the caller stopped reading: stop the workers now
+        pool.terminate()
+        raise
+    else:
+        pool.close()  # the workers exit on their own, disposing of their engines
+    finally:
+        pool.join()
+
+
+_worker: tuple[Index, Path] | None = None
+
+
+def _init_import_worker(db_url: str, data_dir: str) -> None:
+    global _worker
+    index = Index(make_engine(db_url, durable=False))
+    multiprocessing.util.Finalize(index, index.engine.dispose, exitpriority=10)
+    _worker = (index, Path(data_dir))
+
+
+def _import_in_worker(path: str) -> ImportResult:
+    assert _worker is not None, "not an import worker"
+    index, data_dir = _worker
+    try:
+        return import_cast(index, data_dir, Path(path))
+    except RecorderError as exc:
+        # Re-raised in the parent as the one-line error it is (its own class may not pickle).
+        raise RecorderError(str(exc)) from None
 
 
 def _one_line(exc: BaseException) -> str:

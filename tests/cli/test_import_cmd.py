@@ -91,3 +91,37 @@ def test_bad_database_url_is_a_one_line_error(app: typer.Typer, tmp_path: Path) 
     )
     assert result.exit_code != 0
     assert result.stderr.count("\n") == 1 and "unsupported database" in result.stderr
+
+
+def test_several_jobs_print_each_file_in_the_order_given(app: typer.Typer, tmp_path: Path) -> None:
+    sources = []
+    for i in range(5):
+        source = tmp_path / f"f{i}.cast"
+        source.write_text(f'{{"version": 2, "width": 80, "height": 24}}\n[0.5, "o", "word{i}\\r\\n"]\n')
+        sources.append(source)
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a recording\n")
+    data = tmp_path / "data"
+    given = [*sources[:2], bad, *sources[2:], sources[0]]
+    result = runner.invoke(app, ["import", "--jobs", "2", *map(str, given), "--data-dir", str(data)])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    named = [line.split(":")[0] for line in result.stdout.splitlines()]
+    assert named == [str(p) for p in given if p != bad]
+    # The same file twice: one of the two lines says it was imported, the other that it is there.
+    twins = [line for line in result.stdout.splitlines() if line.startswith(f"{sources[0]}:")]
+    assert len(twins) == 2 and sum("already in the index as connection" in line for line in twins) == 1
+    assert result.stderr.count("recorder: error: cannot import") == 1
+    found = runner.invoke(app, ["search", "word4", "--json", "--data-dir", str(data)])
+    assert found.exit_code == 0 and len(found.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize("jobs", ["0", "65", "many"])
+def test_a_bad_number_of_jobs_is_a_usage_error(app: typer.Typer, tmp_path: Path, jobs: str) -> None:
+    source = tmp_path / "a.cast"
+    source.write_text(BLANK_LINES)
+    data = tmp_path / "data"
+    result = runner.invoke(app, ["import", "--jobs", jobs, str(source), "--data-dir", str(data)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output and "--jobs" in result.output
+    assert not (data / "index.sqlite3").exists()

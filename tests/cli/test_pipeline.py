@@ -19,11 +19,14 @@ from recorder.cli.pipeline import (
     IMPORT_RUNTIME_ARN,
     IMPORTED_DIR,
     INDEXER_NICENESS,
+    MAX_IMPORT_JOBS,
     REPORTED_PROBLEMS,
     BackgroundIndexer,
+    ImportResult,
     IndexerStopped,
     import_cast,
     import_casts,
+    import_each,
     index_connection,
 )
 from recorder.errors import UnknownConnection
@@ -159,6 +162,88 @@ def test_importing_the_same_bytes_again_adds_nothing(index: Index, tmp_path: Pat
     assert again.already and again.connection_id == first.connection_id
     assert len(index.list_connections()) == 1
     assert len(list((tmp_path / "data" / IMPORTED_DIR).iterdir())) == 1
+
+
+class _LateIndex(Index):
+    """An index whose first digest lookup misses, as when another import of the same bytes
+    commits between this import's lookup and its own insert (the race two jobs can run)."""
+
+    missed = False
+
+    def find_recording(self, sha256: str) -> int | None:
+        if not self.missed:
+            self.missed = True
+            return None
+        return super().find_recording(sha256)
+
+
+def test_losing_the_race_to_import_the_same_bytes_says_already(index: Index, tmp_path: Path) -> None:
+    source = _cast(tmp_path / "s.cast", (0.5, "o", "raced\r\n"))
+    first = import_cast(index, tmp_path / "data", source)
+    late = _LateIndex(index.engine)
+    second = import_cast(late, tmp_path / "data", source)
+    assert late.missed
+    assert second.already and second.error is None and second.connection_id == first.connection_id
+    assert len(index.list_connections()) == 1
+    assert len(list((tmp_path / "data" / IMPORTED_DIR).iterdir())) == 1
+
+
+def _outcome(index: Index, result: ImportResult) -> tuple[object, ...]:
+    """What an import made of a file, without the connection id (which depends on the order)."""
+    assert result.connection_id is not None, result.error
+    row = index.get_connection(result.connection_id)
+    assert row is not None
+    with index.engine.connect() as conn:
+        texts = []
+        for table in ("commands", "output_lines", "input_lines"):
+            rows = conn.execute(
+                sa.text(f"SELECT text FROM {table} WHERE connection_id = :c ORDER BY seq"), {"c": row.id}
+            )
+            texts.append(tuple(text for (text,) in rows))
+    return (result.source.name, result.error, result.skipped, result.adjusted, row.sha256, *texts)
+
+
+def test_several_jobs_import_what_one_job_imports_and_report_in_the_order_given(
+    corpus: Path, tmp_path: Path
+) -> None:
+    files = sorted(p for p in corpus.iterdir() if p.suffix in (".cast", ".json"))
+    files.insert(3, files[0])  # the same bytes twice: imported once
+    outcomes = {}
+    for jobs in (1, 3):
+        url = f"sqlite:///{tmp_path / f'j{jobs}' / 'index.sqlite3'}"
+        upgrade(url)
+        results = list(import_each(url, tmp_path / f"j{jobs}", files, jobs))
+        assert [r.source for r in results] == files
+        assert [r.imported for r in results] == [True] * len(files)
+        # Exactly one of the two copies was imported; the other names the same connection.
+        twins = (results[0], results[3])
+        assert sorted(r.already for r in twins) == [False, True]
+        assert twins[0].connection_id == twins[1].connection_id
+        engine = make_engine(url)
+        try:
+            index = Index(engine)
+            assert len(index.list_connections()) == len(files) - 1
+            outcomes[jobs] = [_outcome(index, r) for r in results if not r.already]
+        finally:
+            engine.dispose()
+    assert sorted(outcomes[3]) == sorted(outcomes[1])
+
+
+def test_a_file_that_fails_in_a_worker_is_reported_and_the_others_import(tmp_path: Path) -> None:
+    good = [_cast(tmp_path / f"g{i}.cast", (0.1, "o", f"fine{i}\r\n")) for i in range(3)]
+    bad = tmp_path / "bad.cast"
+    bad.write_text("not a recording\n")
+    url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    upgrade(url)
+    results = list(import_each(url, tmp_path / "data", [good[0], bad, *good[1:]], jobs=2))
+    assert [r.imported for r in results] == [True, False, True, True]
+    assert results[1].error is not None and "not a JSON object" in results[1].error
+
+
+@pytest.mark.parametrize("jobs", [0, -1, MAX_IMPORT_JOBS + 1])
+def test_a_number_of_jobs_out_of_range_is_refused(tmp_path: Path, jobs: int) -> None:
+    with pytest.raises(ValueError, match="jobs must be between 1 and"):
+        next(import_each(f"sqlite:///{tmp_path / 'index.sqlite3'}", tmp_path, [], jobs))
 
 
 def test_recorder_context_in_the_header_names_principal_and_runtime(index: Index, tmp_path: Path) -> None:
