@@ -183,6 +183,9 @@ class WriterLock:
             yield True
             return
         try:
+            # Its creator's alone: flock needs only read access, so a lock file that other users
+            # could open would let any of them hold every writer up to the timeout, again and
+            # again. Another user's writer cannot open it and goes on to SQLite's lock (below).
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             log.debug("index.writer_lock_unavailable", path=str(self.path), error=exc.strerror)
