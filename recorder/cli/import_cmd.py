@@ -59,7 +59,15 @@ def _print(result: ImportResult) -> None:
         )
         return
     if result.already:
-        typer.echo(f"{name}: already in the index as connection {result.connection_id}")
+        line = f"{name}: already in the index as connection {result.connection_id}"
+        if result.indexed is not None:
+            # An earlier import was cut short before its search rows were written.
+            i = result.indexed
+            line += (
+                f"; indexed for search now ({i.command_count} commands, {i.line_count} output lines, "
+                f"{i.input_count} typed lines)"
+            )
+        typer.echo(line)
     elif result.indexed is not None:
         i = result.indexed
         typer.echo(

@@ -432,15 +432,17 @@ def import_cast(index: Index, data_dir: Path, path: Path) -> ImportResult:
         existing = index.find_recording(sha256)
         if existing is not None:
             tmp.unlink(missing_ok=True)
-            return ImportResult(
-                path, existing, already=True, skipped=skipped, adjusted=adjusted, problems=shown
-            )
-        suffix = path.suffix if path.suffix in (".cast", ".json") else ".cast"
-        rel = f"{IMPORTED_DIR}/{sha256}{suffix}"
-        os.replace(tmp, data_dir / rel)
+        else:
+            suffix = path.suffix if path.suffix in (".cast", ".json") else ".cast"
+            rel = f"{IMPORTED_DIR}/{sha256}{suffix}"
+            os.replace(tmp, data_dir / rel)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if existing is not None:
+        return _already(
+            index, data_dir, ImportResult(path, existing, skipped=skipped, adjusted=adjusted, problems=shown)
+        )
     context = scan.header.context
     fallback_id = f"import-{sha256[:16]}"
     started = _started_at(scan.header, path)
@@ -471,7 +473,9 @@ def import_cast(index: Index, data_dir: Path, path: Path) -> ImportResult:
         existing = index.find_recording(sha256)
         if existing is None:
             raise
-        return ImportResult(path, existing, already=True, skipped=skipped, adjusted=adjusted, problems=shown)
+        return _already(
+            index, data_dir, ImportResult(path, existing, skipped=skipped, adjusted=adjusted, problems=shown)
+        )
     try:
         indexed = index_recording(index, conn_id, data_dir / rel)
     except RecorderError as exc:
@@ -489,6 +493,26 @@ def import_cast(index: Index, data_dir: Path, path: Path) -> ImportResult:
     return ImportResult(
         path, conn_id, error=error, skipped=skipped, adjusted=adjusted, problems=shown, indexed=indexed
     )
+
+
+def _already(index: Index, data_dir: Path, result: ImportResult) -> ImportResult:
+    """``result``'s bytes are in the index already. An import cut short after recording them
+    (Ctrl-C, a crash, a killed worker) left them without search rows: they are indexed now, so
+    that importing the same files again finishes the job."""
+    conn_id = result.connection_id
+    assert conn_id is not None
+    result = replace(result, already=True)
+    if index.indexed(conn_id) is not None:
+        return result
+    try:
+        indexed = index_connection(index, data_dir, conn_id)
+    except (RecorderError, OSError) as exc:
+        why = _one_line(exc)
+        return replace(result, error=f"already in the index as connection {conn_id} but not indexed: {why}")
+    error = None
+    if indexed is not None and indexed.error:
+        error = f"connection {conn_id}: part of it is not searchable: {indexed.error}"
+    return replace(result, indexed=indexed, error=error)
 
 
 def import_casts(index: Index, data_dir: Path, paths: Iterable[Path]) -> ImportReport:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,24 @@ def test_importing_again_says_it_is_already_there(app: typer.Typer, tmp_path: Pa
     again = runner.invoke(app, args)
     assert again.exit_code == 0
     assert "already in the index as connection 1" in again.stdout
+
+
+def test_importing_again_after_an_interruption_says_what_it_finished(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    source = tmp_path / "a.cast"
+    source.write_text(BLANK_LINES)
+    data = tmp_path / "data"
+    assert runner.invoke(app, ["import", str(source), "--data-dir", str(data)]).exit_code == 0
+    # As an import cut short between recording the connection and indexing it leaves the index.
+    with sqlite3.connect(data / "index.sqlite3") as db:
+        db.execute("DELETE FROM indexed_recordings")
+    again = runner.invoke(app, ["import", str(source), "--data-dir", str(data)])
+    assert again.exit_code == 0, again.output
+    assert again.stdout == (
+        f"{source}: already in the index as connection 1; indexed for search now "
+        "(0 commands, 2 output lines, 0 typed lines)\n"
+    )
 
 
 def test_a_file_that_cannot_be_imported_fails_the_command_with_one_line(

@@ -31,6 +31,7 @@ from recorder.cli.pipeline import (
 )
 from recorder.errors import UnknownConnection
 from recorder.index.db import make_engine, upgrade
+from recorder.index.rows import SearchRowWriter
 from recorder.index.search import search
 from recorder.index.store import Index
 
@@ -186,6 +187,31 @@ def test_losing_the_race_to_import_the_same_bytes_says_already(index: Index, tmp
     assert second.already and second.error is None and second.connection_id == first.connection_id
     assert len(index.list_connections()) == 1
     assert len(list((tmp_path / "data" / IMPORTED_DIR).iterdir())) == 1
+
+
+class _CutShort(Index):
+    """An index whose indexing runs are interrupted as they start, as Ctrl-C would."""
+
+    def search_writer(self, conn_id: int, *, batch_rows: int = 2000) -> SearchRowWriter:
+        raise KeyboardInterrupt
+
+
+def test_importing_again_indexes_what_an_import_cut_short_left_unindexed(
+    index: Index, tmp_path: Path
+) -> None:
+    source = _cast(tmp_path / "s.cast", (0.5, "o", "resumed\r\n"))
+    with pytest.raises(KeyboardInterrupt):
+        import_cast(_CutShort(index.engine), tmp_path / "data", source)
+    (row,) = index.list_connections()
+    assert index.indexed(row.id) is None
+    assert search(index, "resumed", kinds={"output"}) == []
+    again = import_cast(index, tmp_path / "data", source)
+    assert again.already and again.connection_id == row.id and again.error is None
+    assert again.indexed is not None and again.indexed.line_count == 1
+    assert [h.connection_id for h in search(index, "resumed", kinds={"output"})] == [row.id]
+    third = import_cast(index, tmp_path / "data", source)
+    assert third.already and third.indexed is None  # nothing left to do
+    assert len(index.list_connections()) == 1
 
 
 def _outcome(index: Index, result: ImportResult) -> tuple[object, ...]:
