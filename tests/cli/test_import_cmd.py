@@ -84,6 +84,25 @@ def test_importing_again_after_an_interruption_says_what_it_finished(
     )
 
 
+def test_a_recording_missing_from_the_data_directory_is_a_one_line_warning(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    source = tmp_path / "a.cast"
+    source.write_text(BLANK_LINES)
+    data = tmp_path / "data"
+    assert runner.invoke(app, ["import", str(source), "--data-dir", str(data)]).exit_code == 0
+    with sqlite3.connect(data / "index.sqlite3") as db:
+        db.execute("DELETE FROM indexed_recordings")
+    (stored,) = (data / "recordings" / "imported").iterdir()
+    stored.unlink()
+    again = runner.invoke(app, ["import", str(source), "--data-dir", str(data)])
+    assert again.exit_code == 0 and "Traceback" not in again.output
+    assert again.stdout == f"{source}: already in the index as connection 1\n"
+    (warning,) = [line for line in again.stderr.splitlines() if line.startswith("recorder: warning:")]
+    assert warning.startswith("recorder: warning: already in the index as connection 1 but not indexed: ")
+    assert warning.endswith("No such file or directory")
+
+
 def test_a_file_that_cannot_be_imported_fails_the_command_with_one_line(
     app: typer.Typer, tmp_path: Path
 ) -> None:
