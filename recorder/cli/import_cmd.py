@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated
 
@@ -42,9 +43,11 @@ def import_cmd(
     failed = 0
     try:
         upgrade(url)
-        for result in import_each(url, directory, files, jobs):
-            _print(result)
-            failed += not result.imported
+        # Closed on any way out (Ctrl-C while a line prints included): the workers stop taking files.
+        with closing(import_each(url, directory, files, jobs)) as results:
+            for result in results:
+                _print(result)
+                failed += not result.imported
     except RecorderError as exc:
         raise fail(str(exc)) from None
     if failed:

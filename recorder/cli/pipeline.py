@@ -19,7 +19,9 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -415,8 +417,14 @@ def _problem_counts(scan: _Scan) -> tuple[int, int]:
     return listed_skipped + (scan.problem_count - len(scan.problems)), adjusted
 
 
-def import_cast(index: Index, data_dir: Path, path: Path) -> ImportResult:
-    """Import one asciicast v1/v2/v3 file: copy it into the data directory, record it, index it."""
+def import_cast(index: Index, data_dir: Path, path: Path, *, since: datetime | None = None) -> ImportResult:
+    """Import one asciicast v1/v2/v3 file: copy it into the data directory, record it, index it.
+
+    ``since`` is when the run importing it began (default: now). A file whose bytes an earlier
+    import recorded but never indexed (cut short) is indexed now; one recorded since is another
+    worker's or process's, still being indexed there.
+    """
+    since = datetime.now(UTC) if since is None else since
     try:
         scan = _scan(path)
     except (CastError, OSError) as exc:
@@ -440,9 +448,8 @@ def import_cast(index: Index, data_dir: Path, path: Path) -> ImportResult:
         tmp.unlink(missing_ok=True)
         raise
     if existing is not None:
-        return _already(
-            index, data_dir, ImportResult(path, existing, skipped=skipped, adjusted=adjusted, problems=shown)
-        )
+        found = ImportResult(path, existing, skipped=skipped, adjusted=adjusted, problems=shown)
+        return _already(index, data_dir, found, since)
     context = scan.header.context
     fallback_id = f"import-{sha256[:16]}"
     started = _started_at(scan.header, path)
@@ -473,9 +480,12 @@ def import_cast(index: Index, data_dir: Path, path: Path) -> ImportResult:
         existing = index.find_recording(sha256)
         if existing is None:
             raise
-        return _already(
-            index, data_dir, ImportResult(path, existing, skipped=skipped, adjusted=adjusted, problems=shown)
-        )
+        winner = index.get_connection(existing)
+        if winner is not None and winner.recording_path != rel:
+            # The winner keeps its copy under its own name (another suffix): this one is no one's.
+            (data_dir / rel).unlink(missing_ok=True)
+        found = ImportResult(path, existing, skipped=skipped, adjusted=adjusted, problems=shown)
+        return _already(index, data_dir, found, since)
     try:
         indexed = index_recording(index, conn_id, data_dir / rel)
     except RecorderError as exc:
@@ -495,14 +505,17 @@ def import_cast(index: Index, data_dir: Path, path: Path) -> ImportResult:
     )
 
 
-def _already(index: Index, data_dir: Path, result: ImportResult) -> ImportResult:
-    """``result``'s bytes are in the index already. An import cut short after recording them
-    (Ctrl-C, a crash, a killed worker) left them without search rows: they are indexed now, so
-    that importing the same files again finishes the job."""
+def _already(index: Index, data_dir: Path, result: ImportResult, since: datetime) -> ImportResult:
+    """``result``'s bytes are in the index already. An import before ``since`` that was cut
+    short after recording them (Ctrl-C, a crash, a killed worker) left them without search rows:
+    they are indexed now, so that importing the same files again finishes the job. An import
+    since then is still indexing them itself (another worker, another process), and a recorded
+    connection is the proxy's to index."""
     conn_id = result.connection_id
     assert conn_id is not None
     result = replace(result, already=True)
-    if index.indexed(conn_id) is not None:
+    imported = index.get_import(conn_id)
+    if imported is None or _utc(imported.imported_at) >= since or index.indexed(conn_id) is not None:
         return result
     try:
         indexed = index_connection(index, data_dir, conn_id)
@@ -515,6 +528,10 @@ def _already(index: Index, data_dir: Path, result: ImportResult) -> ImportResult
     return replace(result, indexed=indexed, error=error)
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def import_casts(index: Index, data_dir: Path, paths: Iterable[Path]) -> ImportReport:
     """Import several files; one failing file does not stop the others."""
     return ImportReport(tuple(import_cast(index, data_dir, Path(p)) for p in paths))
@@ -524,58 +541,77 @@ def import_casts(index: Index, data_dir: Path, paths: Iterable[Path]) -> ImportR
 MAX_IMPORT_JOBS = 64
 
 
-def import_each(db_url: str, data_dir: Path, paths: Sequence[Path], jobs: int = 1) -> Iterator[ImportResult]:
+def import_each(
+    db_url: str, data_dir: Path, paths: Sequence[Path], jobs: int = 1
+) -> Generator[ImportResult, None, None]:
     """Import ``paths`` and yield each file's result as it is known, in the order given.
 
     With ``jobs`` > 1 that many worker processes import at once, each on its own engine: reading,
     terminal emulation and hashing run in parallel, and the writes take turns (one writer at a
     time on SQLite, see ``WriterLock``; row locks on PostgreSQL). The same bytes given twice are
-    imported once, whichever worker gets there first. A database error stops the run as it does
-    with one job; the workers stop with it (what they committed stays, what they did not is
-    rolled back, and importing again finishes the job).
+    imported and indexed once, whichever worker gets there first. A database error stops the run
+    as it does with one job, and so does a worker that dies (killed, out of memory), as a
+    one-line RecorderError instead of a wait for a result that will never come. When the run
+    stops early (an error, Ctrl-C, the caller stops reading) files not begun are not imported
+    and the workers finish the file they are on, so none is left half copied; importing the same
+    files again finishes the job.
     """
     if not 1 <= jobs <= MAX_IMPORT_JOBS:
         raise ValueError(f"jobs must be between 1 and {MAX_IMPORT_JOBS}, not {jobs}")
+    since = datetime.now(UTC)
     jobs = min(jobs, len(paths)) or 1
     if jobs == 1:
         # Imports and their search rows are made again by importing again: no fsync per commit.
         index = Index(make_engine(db_url, durable=False))
         try:
             for path in paths:
-                yield import_cast(index, data_dir, Path(path))
+                yield import_cast(index, data_dir, Path(path), since=since)
         finally:
             index.engine.dispose()
         return
-    context = multiprocessing.get_context("spawn")
-    pool = context.Pool(jobs, initializer=_init_import_worker, initargs=(db_url, str(data_dir)))
+    executor = ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_import_worker,
+        initargs=(db_url, str(data_dir), since),
+    )
+    futures: list[Future[ImportResult]] = []
     try:
-        # chunksize 1: a worker takes the next file when it is free, so one large file holds up
-        # only its own worker, and results come back in order as soon as they are known.
-        yield from pool.imap(_import_in_worker, [str(p) for p in paths], chunksize=1)
-    except BaseException:  # an error, Ctrl-C, or the caller stopped reading: stop the workers now
-        pool.terminate()
-        raise
-    else:
-        pool.close()  # the workers exit on their own, disposing of their engines
+        # Every file is queued at once (a path each); a worker takes the next when it is free, so
+        # one large file holds up only its own worker, and results are yielded in order.
+        futures += (executor.submit(_import_in_worker, str(path)) for path in paths)
+        for future in futures:
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                raise RecorderError(
+                    "an import worker stopped before it finished (killed, or out of memory); "
+                    "importing the same files again finishes the job"
+                ) from None
+            yield result
     finally:
-        pool.join()
+        # Cancelled here, not by shutdown(cancel_futures=True): the executor's manager thread
+        # cancels only while the executor object lives, and it goes with this generator's frame.
+        for future in futures:
+            future.cancel()  # False for the few already handed to a worker: they finish
+        executor.shutdown(wait=False)
 
 
-_worker: tuple[Index, Path] | None = None
+_worker: tuple[Index, Path, datetime] | None = None
 
 
-def _init_import_worker(db_url: str, data_dir: str) -> None:
+def _init_import_worker(db_url: str, data_dir: str, since: datetime) -> None:
     global _worker
     index = Index(make_engine(db_url, durable=False))
     multiprocessing.util.Finalize(index, index.engine.dispose, exitpriority=10)
-    _worker = (index, Path(data_dir))
+    _worker = (index, Path(data_dir), since)
 
 
 def _import_in_worker(path: str) -> ImportResult:
     assert _worker is not None, "not an import worker"
-    index, data_dir = _worker
+    index, data_dir, since = _worker
     try:
-        return import_cast(index, data_dir, Path(path))
+        return import_cast(index, data_dir, Path(path), since=since)
     except RecorderError as exc:
         # Re-raised in the parent as the one-line error it is (its own class may not pickle).
         raise RecorderError(str(exc)) from None

@@ -35,6 +35,9 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 WRITER_LOCK_SUFFIX = "-writelock"
 #: How often a writer waiting for :class:`WriterLock` tries again.
 WRITER_LOCK_POLL_S = 0.0005
+#: How long a writer waits for :class:`WriterLock` before going on to SQLite's own busy wait
+#: (:data:`SQLITE_BUSY_TIMEOUT_MS`): a small part of it, so the worst wait grows by this much.
+WRITER_LOCK_TIMEOUT_S = 1.0
 #: How long to wait for a PostgreSQL server to accept the connection.
 PG_CONNECT_TIMEOUT_S = 10
 #: PostgreSQL advisory lock held while migrating, so replicas starting together migrate one at a time.
@@ -158,29 +161,36 @@ class WriterLock:
     SQLite lets one writer in at a time; the others wait in its busy handler, which sleeps 1, 2,
     5, 10 ... up to 100 ms between tries whatever the holder does, so a writer often sleeps on
     long after the lock came free. With two indexing workers (each holding the lock for its
-    rows' full-text inserts, a third of its time) a quarter of the two cores went idle. Here a
+    rows' full-text inserts, about 40% of its work) a quarter of the two cores went idle. Here a
     waiting writer tries ``flock`` every :data:`WRITER_LOCK_POLL_S` instead, and goes on within
     that much of the holder's commit. Every write transaction of :class:`recorder.index.store.Index`
     and every migration takes it, in any process.
 
     It only orders writers: SQLite's lock stays the one that counts. When the file cannot be
-    opened (another user's index, a read-only directory) or the lock is not free within
-    ``timeout`` (a writer that does not take turns here holds SQLite's lock, or holds this one
-    that long), the writer goes on to ``BEGIN IMMEDIATE`` and SQLite's busy timeout as before.
+    opened (another user's index, a read-only directory), cannot be locked at all (a file
+    system without ``flock``: then this lock is not tried again), or the lock is not free
+    within ``timeout`` (a writer that does not take turns here holds SQLite's lock, or holds
+    this one that long), the writer goes on to ``BEGIN IMMEDIATE`` and SQLite's busy timeout
+    as before.
     A thread already holding it takes it again at once (its nested write fails in SQLite as it
     always did, not after waiting on itself first).
     """
 
-    def __init__(self, path: Path, *, timeout: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> None:
+    def __init__(self, path: Path, *, timeout: float = WRITER_LOCK_TIMEOUT_S) -> None:
         self.path = path
         self.timeout = timeout
         self._held = threading.local()
+        #: Set when flock itself failed (not "held by another"): every later write skips it.
+        self.unusable = False
 
     @contextmanager
     def held(self) -> Iterator[bool]:
         """Hold the lock for the block; yields whether it was taken (False: going on without it)."""
         if getattr(self._held, "fd", None) is not None:
             yield True
+            return
+        if self.unusable:
+            yield False
             return
         try:
             # Its creator's alone: flock needs only read access, so a lock file that other users
@@ -192,9 +202,14 @@ class WriterLock:
             yield False
             return
         try:
-            taken = _flock(fd, self.timeout)
-            if not taken:
-                log.warning("index.writer_lock_timeout", path=str(self.path), seconds=self.timeout)
+            try:
+                taken = _flock(fd, self.timeout)
+            except OSError as exc:
+                self.unusable = True
+                log.info("index.writer_lock_unusable", path=str(self.path), error=exc.strerror)
+                taken = False
+            if not taken and not self.unusable:
+                log.info("index.writer_lock_timeout", path=str(self.path), seconds=self.timeout)
             self._held.fd = fd
             try:
                 yield taken
@@ -205,13 +220,16 @@ class WriterLock:
 
 
 def _flock(fd: int, timeout: float) -> bool:
+    """Take the lock within ``timeout``: False when it stayed held; OSError when flock failed."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN) or time.monotonic() >= deadline:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            if time.monotonic() >= deadline:
                 return False
         time.sleep(WRITER_LOCK_POLL_S)
 

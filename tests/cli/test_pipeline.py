@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,7 +33,7 @@ from recorder.cli.pipeline import (
     import_each,
     index_connection,
 )
-from recorder.errors import UnknownConnection
+from recorder.errors import RecorderError, UnknownConnection
 from recorder.index.db import make_engine, upgrade
 from recorder.index.rows import SearchRowWriter
 from recorder.index.search import search
@@ -212,6 +216,107 @@ def test_importing_again_indexes_what_an_import_cut_short_left_unindexed(
     third = import_cast(index, tmp_path / "data", source)
     assert third.already and third.indexed is None  # nothing left to do
     assert len(index.list_connections()) == 1
+
+
+def test_losing_the_race_under_another_name_leaves_no_stray_copy(index: Index, tmp_path: Path) -> None:
+    source = _cast(tmp_path / "s.cast", (0.5, "o", "raced\r\n"))
+    first = import_cast(index, tmp_path / "data", source)
+    twin = tmp_path / "s.json"  # the same bytes, stored under another suffix
+    twin.write_bytes(source.read_bytes())
+    second = import_cast(_LateIndex(index.engine), tmp_path / "data", twin)
+    assert second.already and second.connection_id == first.connection_id
+    stored = [p.name for p in (tmp_path / "data" / IMPORTED_DIR).iterdir()]
+    assert stored == [f"{hashlib.sha256(source.read_bytes()).hexdigest()}.cast"]
+
+
+def test_the_same_bytes_twice_in_one_run_are_indexed_once(tmp_path: Path) -> None:
+    source = _cast(tmp_path / "s.cast", *[(0.1 * i, "o", f"line {i}\r\n") for i in range(500)])
+    for jobs in (1, 2):
+        url = f"sqlite:///{tmp_path / f'index{jobs}.sqlite3'}"
+        upgrade(url)
+        first, second = import_each(url, tmp_path / f"data{jobs}", [source, source], jobs)
+        assert [r.already for r in (first, second)].count(True) == 1
+        indexed = [r.indexed for r in (first, second) if r.indexed is not None]
+        # Only the import that recorded the bytes indexed them; the other did not do it again.
+        assert len(indexed) == 1 and indexed[0].line_count == 500
+
+
+def test_an_import_made_since_the_run_began_is_left_to_whoever_is_indexing_it(
+    index: Index, tmp_path: Path
+) -> None:
+    source = _cast(tmp_path / "s.cast", (0.5, "o", "busy\r\n"))
+    run_began = datetime.now(UTC)
+    # Another worker of the same run recorded the bytes and is still indexing them.
+    with pytest.raises(KeyboardInterrupt):
+        import_cast(_CutShort(index.engine), tmp_path / "data", source)
+    same_run = import_cast(index, tmp_path / "data", source, since=run_began)
+    assert same_run.already and same_run.indexed is None and same_run.error is None
+    assert search(index, "busy", kinds={"output"}) == []
+    later_run = import_cast(index, tmp_path / "data", source, since=datetime.now(UTC))
+    assert later_run.already and later_run.indexed is not None
+    assert len(search(index, "busy", kinds={"output"})) == 1
+
+
+def _connections(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        return len(Index(engine).list_connections())
+    finally:
+        engine.dispose()
+
+
+def test_a_run_stopped_early_imports_no_file_it_had_not_begun(tmp_path: Path) -> None:
+    files = [
+        _cast(tmp_path / f"f{n}.cast", *[(0.01 * i, "o", f"file {n} line {i}\r\n") for i in range(500)])
+        for n in range(40)
+    ]
+    url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    upgrade(url)
+    jobs = 2
+    with closing(import_each(url, tmp_path / "data", files, jobs)) as results:
+        for n, _ in enumerate(results, 1):
+            if n == 5:
+                break  # the caller stops reading (as on Ctrl-C): the rest is cancelled
+    # The workers finish what they had begun (at most two files each and one queued), then stop.
+    counts = [_connections(url)]
+    while len(counts) < 4 or counts[-4:] != [counts[-1]] * 4:
+        time.sleep(0.25)
+        counts.append(_connections(url))
+        assert len(counts) < 200, counts
+    assert 5 <= counts[-1] <= 5 + 2 * jobs + 2 < len(files)
+
+
+def _children() -> list[int]:
+    return [child.pid for child in multiprocessing.active_children() if child.pid is not None]
+
+
+def test_a_worker_that_dies_stops_the_run_with_one_line_instead_of_hanging(tmp_path: Path) -> None:
+    files = [
+        _cast(tmp_path / f"f{n}.cast", *[(0.01 * i, "o", f"file {n} line {i}\r\n") for i in range(2000)])
+        for n in range(30)
+    ]
+    url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    upgrade(url)
+    before = set(_children())
+    results = import_each(url, tmp_path / "data", files, jobs=2)
+    assert next(results).imported
+    workers = set(_children()) - before
+    assert workers
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer would
+    with pytest.raises(RecorderError, match="an import worker stopped before it finished"):
+        for _ in results:
+            pass
+    # What was imported stays; importing again finishes the job.
+    again = list(import_each(url, tmp_path / "data", files, jobs=2))
+    assert all(r.imported and r.error is None for r in again)
+    engine = make_engine(url)
+    try:
+        index = Index(engine)
+        assert len(index.list_connections()) == len(files)
+        assert all(index.indexed(row.id) is not None for row in index.list_connections())
+    finally:
+        engine.dispose()
 
 
 def _outcome(index: Index, result: ImportResult) -> tuple[object, ...]:

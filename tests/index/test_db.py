@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
@@ -22,10 +23,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from recorder.errors import IndexStoreError
+from recorder.index import db as db_module
 from recorder.index.db import (
     HEAD_REVISION,
     SQLITE_BUSY_TIMEOUT_MS,
     WRITER_LOCK_SUFFIX,
+    WRITER_LOCK_TIMEOUT_S,
     WriterLock,
     current_revision,
     downgrade,
@@ -552,3 +555,27 @@ def test_a_lock_file_that_cannot_be_opened_leaves_the_writes_to_sqlite(
     lock = WriterLock(lock_path)
     with lock.held() as taken:
         assert taken is False
+
+
+def test_a_file_system_without_flock_is_tried_once_then_left_to_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Some network and FUSE file systems refuse flock outright (ENOLCK): that is not a lock held
+    # by another writer, so nothing waits for it, and later writes do not try it again.
+    calls: list[int] = []
+
+    def refuse(fd: int, operation: int) -> None:
+        calls.append(operation)
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(db_module.fcntl, "flock", refuse)
+    lock = WriterLock(tmp_path / "index.sqlite3-writelock")
+    for _ in range(3):
+        with lock.held() as taken:
+            assert taken is False
+    assert lock.unusable and len(calls) == 1
+
+
+def test_a_writer_waits_for_the_lock_a_small_part_of_sqlites_own_busy_timeout() -> None:
+    assert 0 < WRITER_LOCK_TIMEOUT_S * 1000 <= SQLITE_BUSY_TIMEOUT_MS / 4
+    assert WriterLock(Path("x")).timeout == WRITER_LOCK_TIMEOUT_S
