@@ -66,16 +66,22 @@ def test_importing_again_says_it_is_already_there(app: typer.Typer, tmp_path: Pa
     assert "already in the index as connection 1" in again.stdout
 
 
-def test_importing_again_after_an_interruption_says_what_it_finished(
-    app: typer.Typer, tmp_path: Path
-) -> None:
+def _imported_but_not_indexed(app: typer.Typer, tmp_path: Path) -> tuple[Path, Path]:
+    """A file imported into a data directory, then left as an import cut short between recording
+    the connection and indexing it leaves the index; returns the file and the data directory."""
     source = tmp_path / "a.cast"
     source.write_text(BLANK_LINES)
     data = tmp_path / "data"
     assert runner.invoke(app, ["import", str(source), "--data-dir", str(data)]).exit_code == 0
-    # As an import cut short between recording the connection and indexing it leaves the index.
     with sqlite3.connect(data / "index.sqlite3") as db:
         db.execute("DELETE FROM indexed_recordings")
+    return source, data
+
+
+def test_importing_again_after_an_interruption_says_what_it_finished(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    source, data = _imported_but_not_indexed(app, tmp_path)
     again = runner.invoke(app, ["import", str(source), "--data-dir", str(data)])
     assert again.exit_code == 0, again.output
     assert again.stdout == (
@@ -87,12 +93,7 @@ def test_importing_again_after_an_interruption_says_what_it_finished(
 def test_a_recording_missing_from_the_data_directory_is_a_one_line_warning(
     app: typer.Typer, tmp_path: Path
 ) -> None:
-    source = tmp_path / "a.cast"
-    source.write_text(BLANK_LINES)
-    data = tmp_path / "data"
-    assert runner.invoke(app, ["import", str(source), "--data-dir", str(data)]).exit_code == 0
-    with sqlite3.connect(data / "index.sqlite3") as db:
-        db.execute("DELETE FROM indexed_recordings")
+    source, data = _imported_but_not_indexed(app, tmp_path)
     (stored,) = (data / "recordings" / "imported").iterdir()
     stored.unlink()
     again = runner.invoke(app, ["import", str(source), "--data-dir", str(data)])

@@ -265,13 +265,19 @@ def _connections(url: str) -> int:
         engine.dispose()
 
 
-def test_a_run_stopped_early_imports_no_file_it_had_not_begun(tmp_path: Path) -> None:
+def _many(tmp_path: Path, count: int, lines: int) -> tuple[list[Path], str]:
+    """``count`` recordings of ``lines`` output lines each, and a migrated SQLite index's URL."""
     files = [
-        _cast(tmp_path / f"f{n}.cast", *[(0.01 * i, "o", f"file {n} line {i}\r\n") for i in range(500)])
-        for n in range(40)
+        _cast(tmp_path / f"f{n}.cast", *[(0.01 * i, "o", f"file {n} line {i}\r\n") for i in range(lines)])
+        for n in range(count)
     ]
     url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
     upgrade(url)
+    return files, url
+
+
+def test_a_run_stopped_early_imports_no_file_it_had_not_begun(tmp_path: Path) -> None:
+    files, url = _many(tmp_path, 40, 500)
     jobs = 2
     with closing(import_each(url, tmp_path / "data", files, jobs)) as results:
         for n, _ in enumerate(results, 1):
@@ -291,12 +297,7 @@ def _children() -> list[int]:
 
 
 def test_a_worker_that_dies_stops_the_run_with_one_line_instead_of_hanging(tmp_path: Path) -> None:
-    files = [
-        _cast(tmp_path / f"f{n}.cast", *[(0.01 * i, "o", f"file {n} line {i}\r\n") for i in range(2000)])
-        for n in range(30)
-    ]
-    url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
-    upgrade(url)
+    files, url = _many(tmp_path, 30, 2000)
     before = set(_children())
     results = import_each(url, tmp_path / "data", files, jobs=2)
     assert next(results).imported
