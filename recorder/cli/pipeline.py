@@ -552,9 +552,9 @@ def import_each(
     imported and indexed once, whichever worker gets there first. A database error stops the run
     as it does with one job, and so does a worker that dies (killed, out of memory), as a
     one-line RecorderError instead of a wait for a result that will never come. When the run
-    stops early (an error, Ctrl-C, the caller stops reading) files not begun are not imported
-    and the workers finish the file they are on, so none is left half copied; importing the same
-    files again finishes the job.
+    stops early (an error, the caller stops reading) the files not yet handed to a worker are
+    not imported and each worker finishes the one or two it has; on Ctrl-C the workers drop
+    theirs too, removing their partial copies. Importing the same files again finishes the job.
     """
     if not 1 <= jobs <= MAX_IMPORT_JOBS:
         raise ValueError(f"jobs must be between 1 and {MAX_IMPORT_JOBS}, not {jobs}")
