@@ -17,6 +17,7 @@ import multiprocessing
 import multiprocessing.util
 import os
 import re
+import socket
 import tempfile
 import threading
 from collections.abc import Generator, Iterable, Iterator, Sequence
@@ -375,12 +376,52 @@ def _scan(path: Path) -> _Scan:
         )
 
 
+def _temp_prefix(pid: int) -> str:
+    """Temporary copies are named by host and process, so that a copy left by a process that
+    died (SIGKILL, out of memory: nothing could clean up) can be told from one under way."""
+    return f".import-{socket.gethostname()}-{pid}-"
+
+
+def sweep_stale_copies(directory: Path) -> int:
+    """Remove temporary copies this host's dead processes left in ``directory``; returns how many.
+
+    A copy whose process is alive here, or that another host made (a shared data directory),
+    stays.
+    """
+    mine = _temp_prefix(0)[: -len("0-")]
+    removed = 0
+    try:
+        candidates = [entry for entry in directory.iterdir() if entry.name.startswith(mine)]
+    except OSError:
+        return 0
+    for entry in candidates:
+        pid_text = entry.name[len(mine) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with suppress(OSError):
+            entry.unlink()
+            removed += 1
+    if removed:
+        log.info("import.stale_copies_removed", directory=str(directory), count=removed)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
 def _copy_hashed(source: Path, directory: Path) -> tuple[Path, str, int]:
     """Copy ``source`` into ``directory`` under a temporary name; returns (temp path, sha256, size)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     digest = hashlib.sha256()
     size = 0
-    fd, tmp = tempfile.mkstemp(prefix=".import-", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(os.getpid()), dir=directory)
     try:
         with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
             while chunk := src.read(COPY_CHUNK):
@@ -559,6 +600,7 @@ def import_each(
     if not 1 <= jobs <= MAX_IMPORT_JOBS:
         raise ValueError(f"jobs must be between 1 and {MAX_IMPORT_JOBS}, not {jobs}")
     since = datetime.now(UTC)
+    sweep_stale_copies(data_dir / IMPORTED_DIR)
     jobs = min(jobs, len(paths)) or 1
     if jobs == 1:
         # Imports and their search rows are made again by importing again: no fsync per commit.

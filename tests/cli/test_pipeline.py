@@ -8,6 +8,9 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -32,6 +35,7 @@ from recorder.cli.pipeline import (
     import_casts,
     import_each,
     index_connection,
+    sweep_stale_copies,
 )
 from recorder.errors import RecorderError, UnknownConnection
 from recorder.index.db import make_engine, upgrade
@@ -290,6 +294,28 @@ def test_a_run_stopped_early_imports_no_file_it_had_not_begun(tmp_path: Path) ->
         counts.append(_connections(url))
         assert len(counts) < 200, counts
     assert 5 <= counts[-1] <= 5 + 2 * jobs + 2 < len(files)
+
+
+def test_an_import_removes_the_copies_dead_processes_of_this_host_left(tmp_path: Path) -> None:
+    imported = tmp_path / "data" / IMPORTED_DIR
+    imported.mkdir(parents=True)
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead = int(finished.stdout)  # reaped: no process has this pid now (barring reuse)
+    host = socket.gethostname()
+    stale = imported / f".import-{host}-{dead}-abc123"
+    live = imported / f".import-{host}-{os.getpid()}-def456"  # an import under way here
+    elsewhere = imported / f".import-otherhost-{dead}-ghi789"  # a shared directory's other host
+    for path in (stale, live, elsewhere):
+        path.write_bytes(b"half a copy")
+    source = _cast(tmp_path / "s.cast", (0.5, "o", "fresh\r\n"))
+    url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    upgrade(url)
+    (result,) = import_each(url, tmp_path / "data", [source])
+    assert result.imported and result.error is None
+    assert not stale.exists() and live.exists() and elsewhere.exists()
+    assert sweep_stale_copies(tmp_path / "nowhere") == 0
 
 
 def _children() -> list[int]:
