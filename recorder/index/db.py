@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -243,6 +243,11 @@ def writer_lock(engine: Engine) -> WriterLock | None:
     return WriterLock(Path(database + WRITER_LOCK_SUFFIX).expanduser())
 
 
+def writers_turn(lock: WriterLock | None) -> AbstractContextManager[bool]:
+    """``lock.held()``; nothing to wait for where there is no lock (PostgreSQL, a memory database)."""
+    return lock.held() if lock is not None else nullcontext(False)
+
+
 def _raw_sqlite(connection: Connection, sql: str) -> None:
     """Run a statement on the driver connection, outside any SQLAlchemy transaction."""
     driver = connection.connection.driver_connection
@@ -254,8 +259,7 @@ def _raw_sqlite(connection: Connection, sql: str) -> None:
 def migration_connection(engine: Engine) -> Iterator[Connection]:
     """A connection inside one transaction for running migrations; commits when the block succeeds."""
     sqlite = engine.dialect.name == "sqlite"
-    lock = writer_lock(engine)
-    with lock.held() if lock is not None else nullcontext(), engine.connect() as connection:
+    with writers_turn(writer_lock(engine)), engine.connect() as connection:
         if sqlite:
             # Batch migrations rebuild tables (copy, drop, rename); with foreign keys on, dropping a
             # referenced table fails. Off for the migration, checked before commit, on again after.

@@ -159,11 +159,11 @@ class SearchRowWriter:
         dialect: str,
         conn_id: int,
         *,
+        reading: Transaction,
         batch_rows: int = WRITE_BATCH_ROWS,
-        reading: Transaction | None = None,
     ) -> None:
         """``reading`` opens a transaction that only reads (no write lock on SQLite), for the
-        check that the connection exists; without it that check takes a write transaction."""
+        check that the connection exists."""
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be positive, not {batch_rows}")
         self._transaction = transaction
@@ -178,7 +178,7 @@ class SearchRowWriter:
         #: Every table holding this run's rows (deleted together).
         self._tables = _SEARCH_TABLES + ((output_blocks,) if dialect == "postgresql" else ())
         self.done = False
-        with (reading or transaction)() as session:
+        with reading() as session:
             if not _exists(session, conn_id):
                 raise UnknownConnection(conn_id)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -27,7 +27,7 @@ from recorder.errors import (
     IndexValueTooLong,
     UnknownConnection,
 )
-from recorder.index.db import READ_ONLY, describe, writer_lock
+from recorder.index.db import READ_ONLY, describe, writer_lock, writers_turn
 from recorder.index.models import (
     CAST_VERSIONS,
     COUNTER_NAMES,
@@ -466,9 +466,8 @@ class Index:
     @contextmanager
     def _transaction(self, *, read_only: bool = False) -> Iterator[Session]:
         sessions = self._read_sessions if read_only else self._sessions
-        lock = None if read_only else self._writer_lock
         try:
-            with lock.held() if lock is not None else nullcontext(), sessions.begin() as session:
+            with writers_turn(None if read_only else self._writer_lock), sessions.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
             message = describe(exc)
