@@ -30,10 +30,11 @@ Class tree::
     ├── AuthenticationFailed          credentials the proxy does not accept (missing, unknown, expired)
     ├── UpstreamError                 the upstream shell service
     │   └── AwsCredentialsError       no usable AWS credentials for the AgentCore upstream
-    ├── ClientError                   the shell client (recorder shell / exec)
+    ├── ClientError                   a client of the proxy (recorder shell / exec / search --server)
     │   ├── ConnectFailed             the WebSocket could not be opened (refused, DNS, TLS, timeout)
     │   │   └── HandshakeRejected     the server answered the upgrade with an HTTP error status
     │   ├── SessionClosed             input or a resize sent on a connection that has ended
+    │   ├── RemoteSearchError         a proxy's search endpoint unreachable, refusing, or answering badly
     │   └── ExecError                 recorder exec could not start the command
     │       ├── ShellInUse            the shellId names a shell that already exists
     │       ├── ExecInputTooLarge     a command or stdin over its size limit
@@ -227,6 +228,14 @@ class HandshakeRejected(ConnectFailed):
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+class RemoteSearchError(ClientError):
+    """``recorder search --server``: the proxy could not be reached, refused, or answered badly."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SessionClosed(ClientError):

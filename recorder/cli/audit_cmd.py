@@ -5,6 +5,8 @@ those of modules written later, such as ``verify``), so a command module needs n
 The entry (OS user, time, command, arguments, targets) goes to the index's ``audit_log`` table
 before the command runs; if it cannot be written the command does not run and exits with a
 one-line error: for a security tool, an unlogged look at recordings is worse than no look.
+A command sent to a proxy (``recorder search --server``) reads nothing here: the proxy logs it
+in its own index, under the principal it authenticated, before it runs it.
 ``tests/cli/test_audit_cmd.py`` fails when a command is in neither AUDITED_COMMANDS nor
 NOT_AUDITED, so a new command cannot be forgotten.
 """
@@ -27,10 +29,8 @@ from typer.models import CommandInfo
 from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail
 from recorder.cli.views import JsonOption, console, format_time, json_line, open_index, visible
 from recorder.errors import AuditLogError, RecorderError
-from recorder.index.access import list_audit, record_audit
-from recorder.index.db import current_revision, head_revision, make_engine, safe_url, upgrade
-from recorder.index.store import DEFAULT_LIST_LIMIT, Index
 from recorder.index.timespec import parse_time
+from recorder.index.vocab import DEFAULT_LIST_LIMIT
 
 #: Commands that read recordings or their index, and the audit log itself.
 AUDITED_COMMANDS = frozenset(
@@ -40,6 +40,8 @@ AUDITED_COMMANDS = frozenset(
 NOT_AUDITED = frozenset({"serve", "runtime", "shell", "exec", "db", "doctor", "token", "policy", "key"})
 #: Parameters whose values name what a command looks at.
 TARGET_PARAMS = ("target", "targets", "connection_id", "conn_id", "files", "file", "path", "paths", "bundle")
+#: The parameter that sends a command to a proxy, which logs it in its own index (search --server).
+REMOTE_PARAM = "server"
 _AUDITED_MARK = "__recorder_audited__"
 
 
@@ -65,6 +67,8 @@ def _jsonable(value: Any) -> Any:
 
 def audit_entry(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The arguments worth logging (given ones; a database URL without its password) and the targets."""
+    from recorder.index.db import safe_url
+
     arguments = {
         k: safe_url(v) if k == "db" and isinstance(v, str) else _jsonable(v)
         for k, v in params.items()
@@ -82,6 +86,12 @@ def audit_entry(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 def write_audit(command: str, params: Mapping[str, Any]) -> int:
     """Log one run of ``command``; AuditLogError when the entry cannot be written."""
+    # Here, not at the top: every command loads this module, and SQLAlchemy is 200-300 ms of
+    # start-up that a command which never opens the local index (search --server) must not pay.
+    from recorder.index.access import record_audit
+    from recorder.index.db import current_revision, head_revision, make_engine, safe_url, upgrade
+    from recorder.index.store import Index
+
     directory = data_dir(params.get("data"))
     url = db_url(params.get("db"), directory)
     arguments, targets = audit_entry(params)
@@ -115,6 +125,10 @@ def audited(command: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get(REMOTE_PARAM):
+            # Run by a proxy (``--server``): the proxy logs it, under the principal it
+            # authenticated, before it searches; this machine's index is never opened.
+            return func(*args, **kwargs)
         try:
             write_audit(command, kwargs)
         except AuditLogError as exc:
@@ -146,6 +160,8 @@ def audit_log(
     db: DbOption = None,
 ) -> None:
     """Show who ran which auditor command on what, newest first."""
+    from recorder.index.access import list_audit
+
     try:
         start = None if since is None else parse_time(since, now=datetime.now(UTC), what="--since")
         index = open_index(data, db)

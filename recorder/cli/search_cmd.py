@@ -1,8 +1,14 @@
-"""``recorder search QUERY``: find commands, output and typed input across recordings."""
+"""``recorder search QUERY``: find commands, output and typed input across recordings.
+
+With ``--server`` the proxy runs the search on the index it holds (``recorder.proxy.searching``)
+and this process only prints: it never loads SQLAlchemy (a test holds it to that), which is most
+of a local search's start-up.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from recorder.cli.common import DataOption, DbOption, fail
+from recorder.cli.credentials import CaBundle, Token, local_token
 from recorder.cli.views import (
     ExitCodeOption,
     FailedOption,
@@ -31,9 +38,9 @@ from recorder.cli.views import (
     visible,
 )
 from recorder.errors import RecorderError
-from recorder.index.query import parse_query, snippet
-from recorder.index.search import DEFAULT_SEARCH_LIMIT, KINDS, Hit, search
-from recorder.index.store import MAX_LIST_LIMIT
+from recorder.index.hits import DEFAULT_SEARCH_LIMIT, KINDS, Hit
+from recorder.index.query import Query, parse_query, snippet
+from recorder.index.vocab import MAX_LIST_LIMIT
 
 
 class Where(StrEnum):
@@ -68,17 +75,31 @@ def search_cmd(
     as_json: JsonOption = False,
     data: DataOption = None,
     db: DbOption = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="RECORDER_SERVER",
+            help="Search through this proxy (http(s):// or ws(s)://, as for recorder shell) instead of "
+            "the local index; the proxy must name you as an auditor, and logs the search.",
+            show_default=False,
+        ),
+    ] = None,
+    token: Token = None,
+    ca_bundle: CaBundle = None,
 ) -> None:
     """Search recordings; each hit says where it is and how to replay from there."""
     args = FilterArgs(principal, runtime, since, until, exit_code, failed, status, shell)
     try:
         parsed = parse_query(query)
-        filters = args.to_filter(MAX_LIST_LIMIT)
-        index = open_index(data, db)
-        try:
-            hits = search(index, parsed, kinds=_KINDS[where], filters=filters, limit=limit)
-        finally:
-            index.engine.dispose()
+        if server is not None:
+            if data is not None or db is not None:
+                raise fail("--server searches the proxy's index: --data-dir and --db do not apply")
+            hits = _remote(server, query, where, args, limit, token, ca_bundle)
+        else:
+            if token is not None or ca_bundle is not None:
+                raise fail("--token and --ca-bundle are for --server")
+            hits = _local(parsed, where, args, limit, data, db)
     except RecorderError as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -89,6 +110,46 @@ def search_cmd(
         typer.echo("no matches", err=True)
         return
     console().print(_table(hits))
+
+
+def _local(
+    parsed: Query, where: Where, args: FilterArgs, limit: int, data: Path | None, db: str | None
+) -> list[Hit]:
+    from recorder.index.search import search  # SQLAlchemy: only when this process searches
+
+    filters = args.to_filter(MAX_LIST_LIMIT)
+    index = open_index(data, db)
+    try:
+        return search(index, parsed, kinds=_KINDS[where], filters=filters, limit=limit)
+    finally:
+        index.engine.dispose()
+
+
+def _remote(
+    server: str,
+    query: str,
+    where: Where,
+    args: FilterArgs,
+    limit: int,
+    token: str | None,
+    ca_bundle: Path | None,
+) -> list[Hit]:
+    from recorder.cli.remote import remote_search
+
+    params: dict[str, str | None] = {
+        "q": query,
+        "in": where.value,
+        "limit": str(limit),
+        "principal": args.principal,
+        "runtime": args.runtime,
+        "since": args.since,
+        "until": args.until,
+        "exit_code": None if args.exit_code is None else str(args.exit_code),
+        "failed": "1" if args.failed else None,
+        "status": None if args.status is None else args.status.value,
+        "shell": args.shell,
+    }
+    return remote_search(server, params, token=token or local_token(server), ca_bundle=ca_bundle)
 
 
 def _table(hits: list[Hit]) -> Table:

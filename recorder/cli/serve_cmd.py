@@ -21,8 +21,8 @@ from recorder.cli.common import (
     fail,
     parse_listen,
 )
+from recorder.cli.credentials import LOCAL_TOKEN_FILE
 from recorder.cli.pipeline import BackgroundIndexer, IndexerStopped
-from recorder.cli.shell_cmd import LOCAL_TOKEN_FILE
 from recorder.errors import RecorderError
 from recorder.index.db import make_engine, upgrade
 from recorder.index.store import Index
@@ -39,6 +39,7 @@ from recorder.proxy.aws import AUTH_MODES as UPSTREAM_AUTH_MODES
 from recorder.proxy.aws import DEFAULT_PRESIGN_EXPIRES, AgentCoreUpstream
 from recorder.proxy.batches import SWITCH_INTERVAL
 from recorder.proxy.policy import Policy, load_policy
+from recorder.proxy.searching import Auditors
 from recorder.proxy.server import ProxyServer, ProxySettings
 from recorder.proxy.tap import FailurePolicy
 from recorder.proxy.upstream import (
@@ -120,6 +121,18 @@ def serve(
         bool,
         typer.Option(help="Mask input typed while the remote terminal does not echo it (password prompts)."),
     ] = True,
+    auditor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--auditor",
+            help="A principal who may search the index through the proxy (recorder search --server); "
+            "repeatable. Each search is in the audit log under the principal.",
+        ),
+    ] = None,
+    auditor_group: Annotated[
+        list[str] | None,
+        typer.Option("--auditor-group", help="A group whose members may search, like --auditor; repeatable."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the recording proxy in front of an upstream shell service."""
@@ -149,6 +162,9 @@ def serve(
     jwt_options = {"--jwt-issuer": jwt_issuer, "--jwt-audience": jwt_audience, "--jwt-jwks": jwt_jwks}
     if auth not in AUTH_MODES:
         raise fail(f"--auth must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
+    auditors = Auditors.of(auditor or (), auditor_group or ())
+    if auditors and auth == "none":
+        raise fail("--auditor and --auditor-group need --auth token or jwt: searches are logged by principal")
     if auth == "none" and not is_loopback_host(host):
         raise fail(f"--auth none is only allowed on a loopback listen address, not {host}")
     if auth != "jwt" and any(v is not None for v in jwt_options.values()):
@@ -228,6 +244,7 @@ def serve(
         policy=access_policy,
         on_record_failure=on_record_failure,
         mask_secrets=mask_secrets,
+        auditors=auditors,
     )
 
     # After each connection: its commands, output text and typed input go to the search index,
@@ -245,6 +262,9 @@ def serve(
     def ready(srv: ProxyServer) -> None:
         typer.echo(f"listening on ws://{host}:{srv.port}", err=True)
         typer.echo(f"recordings in {directory}, index at {url}", err=True)
+        if auditors:
+            who = sorted(auditors.principals) + [f"group {g}" for g in sorted(auditors.groups)]
+            typer.echo(f"search open to {', '.join(who)} at http://{host}:{srv.port}/v1/search", err=True)
 
     sys.setswitchinterval(SWITCH_INTERVAL)  # the relay gets the interpreter lock back sooner
     try:

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from recorder.cli.common import DEFAULT_PROXY_URL, data_dir, fail
+from recorder.cli.common import DEFAULT_PROXY_URL, fail
+from recorder.cli.credentials import CaBundle, Token, local_token
 from recorder.client import (
     DEFAULT_SIZE,
     EXIT_CONNECT_FAILED,
@@ -26,12 +27,10 @@ from recorder.client import (
     terminal_size,
 )
 from recorder.client.oneshot import MAX_STDIN_SIZE
-from recorder.client.session import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, is_loopback_url
+from recorder.client.session import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT
 from recorder.errors import ConnectFailed, ExecError, RecorderError
 from recorder.protocol import LOCAL_RUNTIME_ARN
 
-#: The local proxy's token, written into the data directory when the proxy first starts.
-LOCAL_TOKEN_FILE = "local-token"
 #: Exit status for bad command-line values (click's usage-error status).
 EXIT_USAGE = 2
 
@@ -48,38 +47,10 @@ SessionId = Annotated[
 ShellId = Annotated[
     str | None, typer.Option("--shell-id", help="Shell id (default: a new one).", show_default=False)
 ]
-Token = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="RECORDER_TOKEN",
-        help="Bearer token (sent as Authorization: Bearer). Default for a loopback URL: the local "
-        "proxy's token file in the data directory, when there is one.",
-        show_default=False,
-    ),
-]
-CaBundle = Annotated[
-    Path | None, typer.Option("--ca-bundle", help="PEM file of CA certificates for wss:// URLs.")
-]
 PingInterval = Annotated[
     float,
     typer.Option("--ping-interval", min=0.0, help="Seconds between WebSocket pings; 0 turns them off."),
 ]
-
-
-def local_token(url: str) -> str | None:
-    """The local proxy's token, for a loopback URL only (never sent elsewhere), or None."""
-    if not is_loopback_url(url):
-        return None
-    path = data_dir() / LOCAL_TOKEN_FILE
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise fail(f"cannot read the local token file {path}: {reason}", EXIT_USAGE) from None
-    return text or None
 
 
 def make_target(
@@ -94,7 +65,7 @@ def make_target(
     """Validate the options into a ShellTarget; a bad value is a one-line error."""
     try:
         if token is None:
-            token = local_token(url)
+            token = local_token(url, EXIT_USAGE)
         return ShellTarget.create(
             url,
             runtime_arn,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,11 +20,14 @@ from rich.text import Text
 
 from recorder.cli.common import data_dir, db_url, fail
 from recorder.errors import RecorderError
-from recorder.index.db import current_revision, head_revision, make_engine, normalise_url, safe_url
-from recorder.index.models import ConnectionStatus
-from recorder.index.search import Hit
-from recorder.index.store import ConnectionFilter, ConnectionRow, Index, RefusalRow
+from recorder.index.hits import Hit
 from recorder.index.timespec import parse_time
+from recorder.index.vocab import ConnectionStatus
+
+if TYPE_CHECKING:
+    # Not at run time: SQLAlchemy is 200-300 ms of start-up that `recorder search --server` and
+    # `recorder --help` never need; the functions that open the index import it themselves.
+    from recorder.index.store import ConnectionFilter, ConnectionRow, Index, RefusalRow
 
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")]
 
@@ -64,6 +67,8 @@ class FilterArgs:
 
     def to_filter(self, limit: int, now: datetime | None = None) -> ConnectionFilter:
         """The ConnectionFilter these options ask for; bad values raise ConfigError."""
+        from recorder.index.store import ConnectionFilter
+
         now = now or datetime.now(UTC)
         return ConnectionFilter(
             principal=self.principal,
@@ -80,6 +85,9 @@ class FilterArgs:
 
 def open_index(data: Path | None, db: str | None) -> Index:
     """The index for reading, at the newest revision; a missing or old index is a one-line error."""
+    from recorder.index.db import current_revision, head_revision, make_engine, normalise_url, safe_url
+    from recorder.index.store import Index
+
     directory = data_dir(data)
     url = db_url(db, directory)
     try:

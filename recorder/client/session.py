@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from recorder.protocol import (
     validate_shell_id,
 )
 from recorder.protocol import status as status_payload
+from recorder.protocol.paths import is_loopback_url
 
 log = get_logger(__name__)
 
@@ -67,7 +67,6 @@ DEFAULT_END_TIMEOUT = 5.0
 DEFAULT_CLOSE_TIMEOUT = 10.0
 #: Longest part of an HTTP error body quoted in a one-line error.
 MAX_ERROR_BODY = 300
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,17 +133,6 @@ class ShellTarget:
     def is_loopback(self) -> bool:
         """True when the URL's host is this machine."""
         return is_loopback_url(self.base_url)
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when the URL's host is a loopback name or address."""
-    host = urlsplit(url).hostname or ""
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_url(url: str) -> str:

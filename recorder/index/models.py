@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from recorder.index.vocab import ConnectionStatus, EndReason
+
 #: Constraint and index names, stable across databases and migrations.
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
@@ -48,27 +50,6 @@ COUNTER_NAMES: tuple[str, ...] = tuple(f"{kind}_{ch}" for ch in CHANNELS for kin
 
 #: asciicast versions a recording may be written in.
 CAST_VERSIONS: tuple[int, ...] = (1, 2, 3)
-
-
-class ConnectionStatus(StrEnum):
-    """Where a connection is in its life."""
-
-    ACTIVE = "active"
-    ENDED = "ended"
-    INTERRUPTED = "interrupted"
-
-
-class EndReason(StrEnum):
-    """Why a connection ended."""
-
-    EXIT = "exit"
-    CLIENT_CLOSED = "client-closed"
-    CLIENT_DROPPED = "client-dropped"
-    UPSTREAM_CLOSED = "upstream-closed"
-    KICKED = "kicked"
-    PROXY_SHUTDOWN = "proxy-shutdown"
-    ERROR = "error"
-    RECORD_FAILURE = "record-failure"
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):

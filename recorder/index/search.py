@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from recorder.errors import ConfigError
+from recorder.index.hits import DEFAULT_SEARCH_LIMIT, KINDS, RANK, Hit
 from recorder.index.models import (
     CommandEntry,
     Connection,
@@ -54,10 +55,7 @@ from recorder.index.store import (
     filter_values,
 )
 
-#: What can be searched, in the order hits at the same moment are listed.
-KINDS: tuple[str, ...] = ("command", "output", "input")
-#: Hits returned unless told otherwise, and the most that may be asked for.
-DEFAULT_SEARCH_LIMIT = 50
+#: The most hits that may be asked for.
 MAX_SEARCH_LIMIT = MAX_LIST_LIMIT
 
 _MODELS: dict[str, type[Any]] = {"command": CommandEntry, "output": OutputLine, "input": InputLine}
@@ -69,31 +67,6 @@ FIRST_WINDOW = 16
 WINDOW_GROWTH = 8
 #: A word matching fewer than this many rows per hit asked for is read in one query, without windows.
 WINDOWED_FROM = 20
-_RANK = {kind: i for i, kind in enumerate(KINDS)}
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One matching row: where (connection, seconds from its start), what, and who."""
-
-    connection_id: int
-    kind: str
-    offset: float
-    text: str
-    #: The command's exit code (commands only; None when unknown).
-    exit_code: int | None
-    principal: str | None
-    shell_id: str
-    runtime_arn: str
-    started_at: datetime
-    #: ``(start, end)`` character ranges of ``text`` that matched, sorted and merged.
-    spans: tuple[tuple[int, int], ...]
-    #: Order of the row within its connection and kind (a tie-breaker).
-    seq: int
-
-    def sort_key(self) -> tuple[float, int, float, int, int]:
-        """Newest connection first, then time order, then kind, then row order."""
-        return (-self.started_at.timestamp(), -self.connection_id, self.offset, _RANK[self.kind], self.seq)
 
 
 #: Where each column of a hit statement's rows is (``_hit_columns``). Rows are read by position:
@@ -105,7 +78,7 @@ _CONNECTION_ID, _OFFSET, _TEXT, _SEQ, _EXIT_CODE, _PRINCIPAL, _SHELL_ID, _RUNTIM
 
 def _order(kind: str, row: Any) -> tuple[float, int, float, int, int]:
     """The search order of a row of a hit statement of ``kind``: as ``Hit.sort_key``."""
-    return (-row[_STARTED_AT].timestamp(), -row[_CONNECTION_ID], row[_OFFSET], _RANK[kind], row[_SEQ])
+    return (-row[_STARTED_AT].timestamp(), -row[_CONNECTION_ID], row[_OFFSET], RANK[kind], row[_SEQ])
 
 
 def _kinds(kinds: Collection[str]) -> list[str]:

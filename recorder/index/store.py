@@ -60,14 +60,12 @@ from recorder.index.rows import (
     table_of,
     upsert_sql,
 )
+from recorder.index.vocab import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from recorder.logfmt import get_logger
 from recorder.protocol.ids import DEFAULT_QUALIFIER
 
 log = get_logger(__name__)
 
-#: Rows a listing returns unless told otherwise, and the most it may be told.
-DEFAULT_LIST_LIMIT = 100
-MAX_LIST_LIMIT = 10_000
 #: Escape character in the LIKE patterns built from globs.
 LIKE_ESCAPE = "\\"
 #: Marks a refused attempt's value that was cut to fit its column.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ SHELL_ID_HEADER = "X-Amzn-Bedrock-AgentCore-Shell-Id"
 _PATH_RE = re.compile(r"/runtimes/([^/]+)/ws/shells/?\Z")
 #: Longest request target accepted (path plus query).
 MAX_TARGET_LENGTH = 8192
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 def shell_path(arn: RuntimeArn | str) -> str:
@@ -76,3 +78,14 @@ def parse_target(target: str, headers: Mapping[str, str] | None = None) -> Shell
     if session_id is not None:
         validate_session_id(session_id)
     return ShellRequest(arn=arn, qualifier=qualifier, shell_id=shell_id, session_id=session_id)
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when the URL's host is a loopback name or address."""
+    host = urlsplit(url).hostname or ""
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -52,10 +52,12 @@ from recorder.protocol import (
     new_shell_id,
     parse_target,
 )
+from recorder.protocol.search import is_search_target
 from recorder.proxy.auth import Authenticator, Identity, RateLimiter, request_token
 from recorder.proxy.hop import HopServerConnection
 from recorder.proxy.policy import Policy
 from recorder.proxy.relay import CLOSE_TIMEOUT, EndReason, Outcome, Relay
+from recorder.proxy.searching import Auditors, SearchService
 from recorder.proxy.tap import (
     DEFAULT_FLUSH_INTERVAL,
     DEFAULT_MAX_BUFFER,
@@ -105,6 +107,8 @@ class ProxySettings:
     writer_stall_timeout: float = WRITER_STALL_TIMEOUT
     #: Mask input typed while the remote terminal does not echo it (password prompts).
     mask_secrets: bool = True
+    #: Who may search the index through the proxy (``/v1/search``); nobody when empty.
+    auditors: Auditors = field(default_factory=Auditors)
 
 
 @dataclass(slots=True)
@@ -155,6 +159,8 @@ class ProxyServer:
         self._on_stop = on_stop
         self._post = ThreadPoolExecutor(max_workers=1, thread_name_prefix="post-process")
         self.storage = LocalStorage(settings.data_dir)
+        #: Auditors' searches (``recorder search --server``); None when no auditor is named.
+        self.search = SearchService(index, settings.auditors) if settings.auditors else None
         #: The recordings' signing key, loaded (or made) by start().
         self.signer: Ed25519PrivateKey | None = None
         self._server: Server | None = None
@@ -228,6 +234,8 @@ class ProxyServer:
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "proxy is shutting down\n")
         address = _address(connection)
         host = _host(connection)
+        if is_search_target(request.path):
+            return await self._search(connection, request, address, host)
         identity = None
         if self.settings.authenticator is not None:
             refused = await self._authenticate(connection, request, address, host)
@@ -276,6 +284,32 @@ class ProxyServer:
         self._handlers.add(guard)
         guard.add_done_callback(self._handlers.discard)
         return None
+
+    async def _search(
+        self, connection: ServerConnection, request: Request, address: str, host: str
+    ) -> Response:
+        """Answer ``GET /v1/search`` (``recorder.proxy.searching``): auditors only, each search logged."""
+        if self.search is None:
+            return connection.respond(
+                http.HTTPStatus.NOT_FOUND, "search is not enabled on this proxy (recorder serve --auditor)\n"
+            )
+        if self.settings.authenticator is None:
+            # Nobody to log the search under, and anyone on this machine could ask.
+            await self._refuse(address, None, None, 403, "search: the proxy runs without authentication")
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "search needs an authenticating proxy\n")
+        identity = await self._authenticate(connection, request, address, host)
+        if isinstance(identity, Response):
+            return identity
+        if not self.search.auditors.admit(identity.principal, identity.groups):
+            await self._refuse(address, identity.principal, None, 403, "search: not an auditor")
+            return connection.respond(http.HTTPStatus.FORBIDDEN, FORBIDDEN_BODY)
+        answer = await self.search.answer(request.path, identity.principal, address)
+        response = connection.respond(http.HTTPStatus(answer.status), answer.body)
+        del response.headers["Content-Type"]  # websockets' Headers adds, never replaces
+        response.headers["Content-Type"] = answer.content_type
+        if answer.retry_after is not None:
+            response.headers["Retry-After"] = str(answer.retry_after)
+        return response
 
     def _process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
         pending = self._pending.get(id(connection))
@@ -550,6 +584,8 @@ class ProxyServer:
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
+        if self.search is not None:
+            self.search.close()
         await self.upstream.stop()
         # Post-processing is not waited for: indexing a long recording can take minutes. What it
         # had not finished is indexed at the next start (Index.unindexed_connections).

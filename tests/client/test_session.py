@@ -25,7 +25,7 @@ from recorder.client import (
     describe,
     exit_status,
 )
-from recorder.client.session import MAX_ERROR_BODY, is_loopback_url
+from recorder.client.session import MAX_ERROR_BODY
 from recorder.errors import (
     ConfigError,
     ConnectFailed,
@@ -37,6 +37,7 @@ from recorder.errors import (
 )
 from recorder.protocol import LOCAL_RUNTIME_ARN, SESSION_HEADER, SHELL_ID_HEADER, Channel, Frame, Resize
 from recorder.protocol import status as status_payload
+from recorder.protocol.paths import is_loopback_url
 from tests.client.util import (
     collect_until,
     drain,

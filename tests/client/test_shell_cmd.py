@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from recorder.cli.app import app
-from recorder.cli.shell_cmd import LOCAL_TOKEN_FILE, local_token, reattach_command
+from recorder.cli.credentials import LOCAL_TOKEN_FILE, local_token
+from recorder.cli.shell_cmd import reattach_command
 from recorder.client import Confirmed, ShellClient, ShellTarget
 from tests.client.util import collect_until, free_port, run, target
 from tests.procs import RunningProcess, recorder_command, start_runtime, wait_until

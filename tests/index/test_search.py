@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 
 from recorder.errors import ConfigError, IndexStoreError, QueryError
 from recorder.index.db import make_engine, upgrade
+from recorder.index.hits import KINDS, Hit
 from recorder.index.models import ConnectionStatus, EndReason
 from recorder.index.query import parse_query, to_tsquery
 from recorder.index.reads import Batch, Reads
-from recorder.index.search import KINDS, MAX_SEARCH_LIMIT, Hit, search
+from recorder.index.search import MAX_SEARCH_LIMIT, search
 from recorder.index.store import ConnectionFilter, Index
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

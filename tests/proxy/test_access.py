@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from recorder.cast.reader import open_cast
-from recorder.cli.shell_cmd import LOCAL_TOKEN_FILE
+from recorder.cli.credentials import LOCAL_TOKEN_FILE
 from recorder.protocol import Channel, RuntimeArn, ShellRequest, decode, encode
 from recorder.protocol.bearer import bearer_subprotocols
 from recorder.protocol.paths import SESSION_HEADER
