@@ -45,12 +45,14 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
+from bench.procs import recorder_started
 from recorder.cli.pipeline import import_casts
 from recorder.errors import IndexStoreError
 from recorder.index.db import describe, make_engine, normalise_url, upgrade
+from recorder.index.hits import Hit
 from recorder.index.models import Base, output_blocks
 from recorder.index.rows import fill_output_blocks
-from recorder.index.search import Hit, search
+from recorder.index.search import search
 from recorder.index.store import Index
 
 PG_ENV = "RECORDER_TEST_PG_URL"
@@ -98,8 +100,13 @@ PROBES = (
     Probe("command, failed", "nonexistent", ("command",), "nonexistent"),
 )
 #: Probes also timed as a whole ``recorder search`` process, as an auditor runs it: interpreter
-#: start-up, imports, the audit log's entry and the printed hits included (what rg's times include).
+#: start-up, imports, the audit log's entry and the printed hits included (what rg's times include);
+#: on the local index, and through a proxy that holds it (``--server``).
 CLI_PROBES = ("word_rare", "prefix")
+#: The two ways ``recorder search`` is timed as a process (figures ``sqlite_<way>_<probe>_...``).
+CLI_WAYS = ("cli", "cli_server")
+#: The principal the benchmark's proxy names as its auditor.
+CLI_AUDITOR = "bench-auditor"
 
 
 def progress(phase: str, started: float, message: str) -> None:
@@ -681,18 +688,88 @@ def measure_queries(name: str, url: str, reps: int, results: dict[str, Any], sta
 
 
 def measure_cli(url: str, data: Path, reps: int, results: dict[str, Any], started: float) -> None:
-    """Median and p99 of ``recorder search`` as a process, for each of :data:`CLI_PROBES`."""
-    for probe in PROBES:
-        if probe.key not in CLI_PROBES:
-            continue
-        if set(probe.kinds) != set(ALL_KINDS):
-            raise ValueError(f"{probe.key}: the command is timed on probes of every kind only")
-        argv = [sys.executable, "-m", "recorder", "search", probe.query, "--db", url, "--data-dir", str(data)]
-        argv += ["--limit", "50"]
-        samples = _latencies(lambda a=argv: _run_tool(a), reps)
-        results[f"sqlite_cli_{probe.key}_median_ms"] = statistics.median(samples)
-        results[f"sqlite_cli_{probe.key}_p99_ms"] = _p99(samples)
-    progress("queries recorder search", started, f"{len(CLI_PROBES)} probes x {reps} processes")
+    """Median and p99 of ``recorder search`` as a process, for each of :data:`CLI_PROBES`: on the
+    local index, and through a proxy holding that index (``--server``), the two in turns."""
+    token = _token(url, data)
+    with recorder_started(*_auditor_proxy_args(url, data)) as proxy:
+        for probe in PROBES:
+            if probe.key not in CLI_PROBES:
+                continue
+            if set(probe.kinds) != set(ALL_KINDS):
+                raise ValueError(f"{probe.key}: the command is timed on probes of every kind only")
+            argv = [sys.executable, "-m", "recorder", "search", probe.query, "--limit", "50"]
+            ways = {
+                "cli": [*argv, "--db", url, "--data-dir", str(data)],
+                "cli_server": [*argv, "--server", proxy.url, "--token", token],
+            }
+            # Both ways print the same hits (and neither an error, which would time a refusal).
+            printed = {way: _printed([*args, "--json"]) for way, args in ways.items()}
+            if printed["cli"] != printed["cli_server"] or not printed["cli"]:
+                raise RuntimeError(
+                    f"{probe.key}: recorder search --server printed other hits than a local one"
+                )
+            samples = _latencies_in_turns(
+                {way: (lambda a=args: _run_tool(a)) for way, args in ways.items()}, reps
+            )
+            for way, taken in samples.items():
+                results[f"sqlite_{way}_{probe.key}_median_ms"] = statistics.median(taken)
+                results[f"sqlite_{way}_{probe.key}_p99_ms"] = _p99(taken)
+    progress("queries recorder search", started, f"{len(CLI_PROBES)} probes x {reps} processes x 2 ways")
+
+
+def _token(url: str, data: Path) -> str:
+    """A bearer token for the benchmark's auditor, made as an administrator would."""
+    made = subprocess.run(
+        [sys.executable, "-m", "recorder", "token", "create", "--principal", CLI_AUDITOR, "--db", url]
+        + ["--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return made.stdout.strip().splitlines()[-1]
+
+
+def _auditor_proxy_args(url: str, data: Path) -> list[str]:
+    """A proxy on the benchmark's index that lets :data:`CLI_AUDITOR` search (no shell is opened)."""
+    return [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        str(data),
+        "--db",
+        url,
+        "--upstream",
+        "local",
+        "--auth",
+        "token",
+        "--auditor",
+        CLI_AUDITOR,
+        "--log-level",
+        "WARNING",
+    ]
+
+
+def _printed(argv: list[str]) -> list[str]:
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(argv[:5])} ... failed ({done.returncode}): {done.stderr.strip()[:200]}"
+        )
+    return done.stdout.splitlines()
+
+
+def _latencies_in_turns(ways: dict[str, Callable[[], object]], reps: int) -> dict[str, list[float]]:
+    """Each way ``reps`` times, one after the other in turns (after one warm-up each)."""
+    for fn in ways.values():
+        fn()
+    samples: dict[str, list[float]] = {way: [] for way in ways}
+    for _ in range(reps):
+        for way, fn in ways.items():
+            begun = time.perf_counter()
+            fn()
+            samples[way].append((time.perf_counter() - begun) * 1000)
+    return samples
 
 
 def text_search_tool() -> tuple[str, str] | None:
@@ -800,10 +877,11 @@ def run(
                             results[f"{tool}_{probe.key}_median_ms"] / ours
                         )
             for key in CLI_PROBES:
-                if f"sqlite_cli_{key}_median_ms" in results:
-                    results[f"{tool}_over_sqlite_cli_{key}"] = (
-                        results[f"{tool}_{key}_median_ms"] / results[f"sqlite_cli_{key}_median_ms"]
-                    )
+                for way in CLI_WAYS:
+                    if f"sqlite_{way}_{key}_median_ms" in results:
+                        results[f"{tool}_over_sqlite_{way}_{key}"] = (
+                            results[f"{tool}_{key}_median_ms"] / results[f"sqlite_{way}_{key}_median_ms"]
+                        )
         progress("done", started, f"{results['corpus_mb']:.0f} MB corpus")
     finally:
         if own:
@@ -846,13 +924,14 @@ def print_table(results: dict[str, Any], console: Console | None = None) -> None
         )
     for probe in PROBES:
         key = probe.key
-        if f"sqlite_cli_{key}_median_ms" in results:
-            versus = f", {tool}/CLI {results[f'{tool}_over_sqlite_cli_{key}']:.3g}x" if tool else ""
-            console.print(
-                f"`recorder search` as a process (start-up included), sqlite, {probe.name}: "
-                f"{results[f'sqlite_cli_{key}_median_ms']:.0f} / {results[f'sqlite_cli_{key}_p99_ms']:.0f} ms"
-                f"{versus}"
-            )
+        for way, how in zip(CLI_WAYS, ("", " --server"), strict=True):
+            if f"sqlite_{way}_{key}_median_ms" in results:
+                versus = f", {tool}/CLI {results[f'{tool}_over_sqlite_{way}_{key}']:.3g}x" if tool else ""
+                console.print(
+                    f"`recorder search{how}` as a process (start-up included), sqlite, {probe.name}: "
+                    f"{results[f'sqlite_{way}_{key}_median_ms']:.0f} / "
+                    f"{results[f'sqlite_{way}_{key}_p99_ms']:.0f} ms{versus}"
+                )
     console.print(f"sqlite index file: {results['sqlite_db_mb']:.0f} MB")
     if "postgresql_copy_seconds" in results:
         console.print(
