@@ -153,7 +153,10 @@ def install(app: typer.Typer) -> list[str]:
 
 def audit_log(
     since: Annotated[str | None, typer.Option(help="Only entries since: 24h, 7d, 2025-01-31 ...")] = None,
-    actor: Annotated[str | None, typer.Option(help="Only this OS user.")] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(help="Only this actor: an OS user, or a principal a proxy searched for (via=proxy)."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many entries.")] = DEFAULT_LIST_LIMIT,
     as_json: JsonOption = False,
     data: DataOption = None,

@@ -134,7 +134,8 @@ def _remote(
     token: str | None,
     ca_bundle: Path | None,
 ) -> list[Hit]:
-    from recorder.cli.remote import remote_search
+    from recorder.cli.remote import clear_text_warning, remote_search
+    from recorder.protocol.search import MAX_ANSWER_BYTES
 
     params: dict[str, str | None] = {
         "q": query,
@@ -149,7 +150,18 @@ def _remote(
         "status": None if args.status is None else args.status.value,
         "shell": args.shell,
     }
-    return remote_search(server, params, token=token or local_token(server), ca_bundle=ca_bundle)
+    token = token or local_token(server)
+    warning = clear_text_warning(server, token)
+    if warning is not None:
+        typer.echo(f"recorder: warning: {warning}", err=True)
+    answer = remote_search(server, params, token=token, ca_bundle=ca_bundle)
+    if answer.cut:
+        typer.echo(
+            f"recorder: warning: the proxy found {answer.cut} more hits and left them out (its answer is "
+            f"at most {MAX_ANSWER_BYTES // (1024 * 1024)} MiB): narrow the search or lower --limit",
+            err=True,
+        )
+    return answer.hits
 
 
 def _table(hits: list[Hit]) -> Table:

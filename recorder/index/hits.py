@@ -8,8 +8,9 @@ standard library, so that a remote search's client starts without the index's de
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from recorder.errors import ProtocolError
@@ -19,6 +20,9 @@ KINDS: tuple[str, ...] = ("command", "output", "input")
 #: Hits returned unless told otherwise.
 DEFAULT_SEARCH_LIMIT = 50
 RANK = {kind: i for i, kind in enumerate(KINDS)}
+#: Bounds of a hit's numbers as the index stores them (64-bit integers; offsets within a century).
+MAX_INT = 2**63 - 1
+MAX_OFFSET = 100 * 366 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,24 @@ def hit_from_wire(obj: object) -> Hit:
         raise ProtocolError(f"a search hit has an unknown kind {hit.kind!r}")
     if hit.started_at.tzinfo is None:
         raise ProtocolError("a search hit's started_at has no time zone")
+    try:
+        hit.started_at.astimezone(UTC).timestamp()  # what listing and sorting do with it
+    except (OverflowError, ValueError):
+        raise ProtocolError(
+            f"a search hit's started_at is out of range: {hit.started_at.isoformat()}"
+        ) from None
+    if not (math.isfinite(hit.offset) and 0 <= hit.offset <= MAX_OFFSET):
+        raise ProtocolError(f"a search hit's offset is out of range: {hit.offset!r}")
+    for name, value in (("id", hit.connection_id), ("seq", hit.seq)):
+        if not 0 <= value <= MAX_INT:
+            raise ProtocolError(f"a search hit's {name} is out of range: {value}")
+    if hit.exit_code is not None and not -MAX_INT <= hit.exit_code <= MAX_INT:
+        raise ProtocolError(f"a search hit's exit_code is out of range: {hit.exit_code}")
+    last = 0
+    for start, end in hit.spans:
+        if not last <= start <= end <= len(hit.text):
+            raise ProtocolError(f"a search hit's spans are not sorted ranges of its text: {[start, end]}")
+        last = end
     return hit
 
 

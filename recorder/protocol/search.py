@@ -15,7 +15,8 @@ string below; it has no body. Parameters, each at most once:
 A parameter this version does not know is refused, so that a client and a proxy of different
 versions never disagree in silence about what was filtered. The answer is 200 with one JSON
 object per line (:data:`CONTENT_TYPE`), each a hit as ``recorder.index.hits.hit_to_wire`` writes
-it, in the order ``recorder search`` lists them; or an error status whose body is one line of
+it, in the order ``recorder search`` lists them (at most :data:`MAX_ANSWER_BYTES`: the hits past it
+are left out and counted in :data:`CUT_HEADER`); or an error status whose body is one line of
 text: 400 (bad parameters or query), 401, 403 (not an auditor), 429 (too many failed
 authentications), 503 (searches queued to the limit, or the audit log cannot be written: no
 search runs unlogged).
@@ -41,8 +42,15 @@ WHERE: dict[str, tuple[str, ...]] = {
 PARAMS = frozenset(
     {"q", "in", "limit", "principal", "runtime", "since", "until", "exit_code", "failed", "status", "shell"}
 )
-#: Longest request target (path and query string) a proxy reads; a query is at most 512 characters.
-MAX_SEARCH_TARGET = 8192
+#: Longest request target (path and query string) a proxy reads. A query is at most 512 characters,
+#: 4,608 bytes percent-encoded at worst. (The proxy's HTTP parser refuses a request line over 8 KiB
+#: with 414 before this applies.)
+MAX_SEARCH_TARGET = 8000
+#: Largest answer a proxy sends and a client reads: hits that would go past it are left out, and
+#: :data:`CUT_HEADER` says how many.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+#: Response header: hits found but left out of the answer to keep it within MAX_ANSWER_BYTES.
+CUT_HEADER = "X-Recorder-Hits-Cut"
 
 
 def is_search_target(target: str) -> bool:

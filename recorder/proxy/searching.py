@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,19 +28,22 @@ from typing import Any
 
 from recorder.errors import ProtocolError, RecorderError
 from recorder.index.access import record_audit
-from recorder.index.hits import DEFAULT_SEARCH_LIMIT, hit_to_wire
+from recorder.index.hits import DEFAULT_SEARCH_LIMIT, Hit, hit_to_wire
 from recorder.index.query import Query, parse_query
 from recorder.index.search import MAX_SEARCH_LIMIT, search
 from recorder.index.store import MAX_LIST_LIMIT, ConnectionFilter, Index
 from recorder.index.timespec import parse_time
 from recorder.index.vocab import ConnectionStatus
 from recorder.logfmt import get_logger
-from recorder.protocol.search import CONTENT_TYPE, WHERE, parse_search_target
+from recorder.protocol.search import CONTENT_TYPE, MAX_ANSWER_BYTES, WHERE, parse_search_target
 
 log = get_logger(__name__)
 
 #: Searches waiting for the search thread (besides the one running) before the next gets 503.
 MAX_QUEUED_SEARCHES = 8
+#: Seconds a search may wait for its turn before it is dropped unrun (503): less than the proxy's
+#: 30 s handshake timeout, after which its caller is gone.
+QUEUE_DEADLINE = 20.0
 #: Seconds a client refused with 503 for a full queue is told to wait.
 BUSY_RETRY_AFTER = 1
 #: The audit log's name for a search (the same as ``recorder search``'s own entries).
@@ -74,9 +79,14 @@ class Answer:
     """What the endpoint answers: an HTTP status, the body, and its media type."""
 
     status: int
-    body: str
+    body: str | bytes
     content_type: str = "text/plain; charset=utf-8"
     retry_after: int | None = None
+    #: Hits found but left out, because the answer would have been over MAX_ANSWER_BYTES.
+    cut: int = 0
+
+    def encoded(self) -> bytes:
+        return self.body if isinstance(self.body, bytes) else self.body.encode()
 
 
 class BadRequest(RecorderError):
@@ -86,43 +96,82 @@ class BadRequest(RecorderError):
 class SearchService:
     """Runs auditors' searches on the proxy's index, logging each first."""
 
-    def __init__(self, index: Index, auditors: Auditors, *, max_queued: int = MAX_QUEUED_SEARCHES) -> None:
+    def __init__(
+        self,
+        index: Index,
+        auditors: Auditors,
+        *,
+        max_queued: int = MAX_QUEUED_SEARCHES,
+        queue_deadline: float = QUEUE_DEADLINE,
+    ) -> None:
         self.index = index
         self.auditors = auditors
         self.max_queued = max_queued
+        self.queue_deadline = queue_deadline
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search")
+        # Searches taken and not finished by the thread (queued or running), whether or not their
+        # callers still wait: a caller that gives up does not stop a running search.
         self._in_flight = 0
+        self._count = threading.Lock()
+        self._closed = False
 
     async def answer(self, target: str, principal: str, client_address: str) -> Answer:
         """Search for an authenticated auditor; the caller has checked :meth:`Auditors.admit`."""
+        if self._closed:
+            return Answer(503, "proxy is shutting down\n")
         try:
             params = parse_search_target(target)
         except ProtocolError as exc:
             return Answer(400, f"{exc}\n")
-        if self._in_flight > self.max_queued:
+        with self._count:
+            busy = self._in_flight > self.max_queued
+            if not busy:
+                self._in_flight += 1
+        if busy:
             log.warning("search.busy", principal=principal, client=client_address)
             return Answer(503, "too many searches waiting; try again shortly\n", retry_after=BUSY_RETRY_AFTER)
-        self._in_flight += 1
+        taken = time.monotonic()
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._thread, self._run, params, principal, client_address)
-        finally:
-            self._in_flight -= 1
+            job = self._thread.submit(self._run, params, principal, client_address, taken)
+        except RuntimeError:  # closed between the check and here
+            self._finished(None)
+            return Answer(503, "proxy is shutting down\n")
+        job.add_done_callback(self._finished)
+        try:
+            return await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            if job.cancelled() and self._closed:
+                return Answer(503, "proxy is shutting down\n")
+            raise
 
     def close(self) -> None:
-        """Stop taking searches; one already running finishes in its thread."""
+        """Stop taking searches and drop the queued ones; one already running finishes in its thread."""
+        self._closed = True
         self._thread.shutdown(wait=False, cancel_futures=True)
 
-    def _run(self, params: dict[str, str], principal: str, client_address: str) -> Answer:
+    def _finished(self, _job: object) -> None:
+        with self._count:
+            self._in_flight -= 1
+
+    def _run(self, params: dict[str, str], principal: str, client_address: str, taken: float) -> Answer:
+        waited = time.monotonic() - taken
+        if waited > self.queue_deadline:
+            # Its caller's handshake may have timed out meanwhile: nobody to answer, nothing run.
+            log.warning("search.expired", principal=principal, client=client_address, waited=round(waited, 1))
+            return Answer(
+                503, "the search waited too long for its turn; try again\n", retry_after=BUSY_RETRY_AFTER
+            )
         try:
             query, kinds, filters, limit = _request(params, datetime.now(UTC))
         except (BadRequest, RecorderError) as exc:
             return Answer(400, f"{exc}\n")
-        # Named as `recorder search` names them in its own entries, plus where the search came from.
+        # Named and typed as `recorder search` logs them itself, plus where the search came from.
         arguments: dict[str, Any] = {_AUDIT_NAMES.get(k, k): v for k, v in params.items()}
         arguments.update(limit=limit, via="proxy", client_address=client_address)
         if "failed" in arguments:
             arguments["failed"] = True
+        if filters.exit_code is not None:
+            arguments["exit_code"] = filters.exit_code
         try:
             record_audit(self.index, actor=principal, command=AUDIT_COMMAND, arguments=arguments, targets=[])
         except RecorderError as exc:
@@ -133,11 +182,22 @@ class SearchService:
         except RecorderError as exc:
             log.error("search.failed", principal=principal, error=str(exc))
             return Answer(503, f"the search failed: {exc}\n")
-        body = "".join(
-            json.dumps(hit_to_wire(h), ensure_ascii=False, separators=(",", ":")) + "\n" for h in hits
-        )
-        log.info("search.answered", principal=principal, client=client_address, hits=len(hits))
-        return Answer(200, body, CONTENT_TYPE)
+        body, sent = _ndjson(hits)
+        log.info("search.answered", principal=principal, client=client_address, hits=sent, found=len(hits))
+        return Answer(200, body, CONTENT_TYPE, cut=len(hits) - sent)
+
+
+def _ndjson(hits: list[Hit]) -> tuple[bytes, int]:
+    """The hits as JSON lines, as many as fit in MAX_ANSWER_BYTES, and how many those are."""
+    lines: list[bytes] = []
+    size = 0
+    for hit in hits:
+        line = json.dumps(hit_to_wire(hit), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        if size + len(line) > MAX_ANSWER_BYTES:
+            break
+        lines.append(line)
+        size += len(line)
+    return b"".join(lines), len(lines)
 
 
 def _request(params: dict[str, str], now: datetime) -> tuple[Query, tuple[str, ...], ConnectionFilter, int]:

@@ -8,6 +8,7 @@ reach the client in the same headers. After the upgrade the relay runs and the t
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import getpass
 import hashlib
 import http
@@ -23,6 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -52,12 +54,12 @@ from recorder.protocol import (
     new_shell_id,
     parse_target,
 )
-from recorder.protocol.search import is_search_target
+from recorder.protocol.search import CUT_HEADER, is_search_target
 from recorder.proxy.auth import Authenticator, Identity, RateLimiter, request_token
 from recorder.proxy.hop import HopServerConnection
 from recorder.proxy.policy import Policy
 from recorder.proxy.relay import CLOSE_TIMEOUT, EndReason, Outcome, Relay
-from recorder.proxy.searching import Auditors, SearchService
+from recorder.proxy.searching import Answer, Auditors, SearchService
 from recorder.proxy.tap import (
     DEFAULT_FLUSH_INTERVAL,
     DEFAULT_MAX_BUFFER,
@@ -304,12 +306,11 @@ class ProxyServer:
             await self._refuse(address, identity.principal, None, 403, "search: not an auditor")
             return connection.respond(http.HTTPStatus.FORBIDDEN, FORBIDDEN_BODY)
         answer = await self.search.answer(request.path, identity.principal, address)
-        response = connection.respond(http.HTTPStatus(answer.status), answer.body)
-        del response.headers["Content-Type"]  # websockets' Headers adds, never replaces
-        response.headers["Content-Type"] = answer.content_type
-        if answer.retry_after is not None:
-            response.headers["Retry-After"] = str(answer.retry_after)
-        return response
+        if answer.status == http.HTTPStatus.BAD_REQUEST:
+            await self._refuse(
+                address, identity.principal, None, 400, f"search: {answer.encoded().decode().strip()}"
+            )
+        return _search_response(answer)
 
     def _process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
         pending = self._pending.get(id(connection))
@@ -574,6 +575,8 @@ class ProxyServer:
             return
         self._shutting_down = True
         log.info("proxy.shutdown", connections=len(self._live))
+        if self.search is not None:
+            self.search.close()  # queued searches are answered 503 now, not run after the shutdown
         for live in list(self._live.values()):
             live.relay.end(Outcome(EndReason.PROXY_SHUTDOWN, CloseCode.GOING_AWAY, "proxy shutting down"))
         handlers = [t for t in self._handlers if t is not asyncio.current_task()]
@@ -584,8 +587,6 @@ class ProxyServer:
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
-        if self.search is not None:
-            self.search.close()
         await self.upstream.stop()
         # Post-processing is not waited for: indexing a long recording can take minutes. What it
         # had not finished is indexed at the next start (Index.unindexed_connections).
@@ -607,6 +608,25 @@ class ProxyServer:
             ready(self)
         await stop.wait()
         await self.shutdown()
+
+
+def _search_response(answer: Answer) -> Response:
+    """The HTTP response for a search's answer; its body is already bytes (encoded off the loop)."""
+    status = http.HTTPStatus(answer.status)
+    body = answer.encoded()
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", answer.content_type),
+        ]
+    )
+    if answer.retry_after is not None:
+        headers["Retry-After"] = str(answer.retry_after)
+    if answer.cut:
+        headers[CUT_HEADER] = str(answer.cut)
+    return Response(status.value, status.phrase, headers, body)
 
 
 def _host(connection: ServerConnection) -> str:

@@ -8,6 +8,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from recorder.cli import remote
-from recorder.cli.remote import remote_search
+from recorder.cli.remote import RemoteHits, clear_text_warning, remote_search
 from recorder.errors import RemoteSearchError
 from recorder.index.hits import Hit, hit_to_wire
-from recorder.protocol.search import CONTENT_TYPE, SEARCH_PATH
+from recorder.protocol.search import CONTENT_TYPE, CUT_HEADER, SEARCH_PATH
 
 HIT = Hit(
     1, "output", 2.0, "needle", None, "alice", "s1", "arn", datetime(2026, 1, 1, tzinfo=UTC), ((0, 6),), 0
@@ -73,7 +74,7 @@ def test_hits_come_back_and_the_token_goes_only_to_the_server_given() -> None:
         hits = remote_search(
             url.replace("http", "ws") + "/audit/", {"q": "needle", "limit": "2"}, token="tok"
         )
-    assert hits == [HIT, HIT]
+    assert hits == RemoteHits([HIT, HIT], 0)
     assert seen == [("/audit" + SEARCH_PATH + "?q=needle&limit=2", "Bearer tok")]
 
 
@@ -86,9 +87,38 @@ def test_a_redirect_is_not_followed_so_the_token_never_leaves() -> None:
     assert len(seen) == 1 and not elsewhere_seen
 
 
+def test_hits_left_out_for_size_are_counted() -> None:
+    with server(answer(200, lines(hit_to_wire(HIT)), **{CUT_HEADER: "7"})) as (url, _):
+        assert remote_search(url, {"q": "x"}, token=None) == RemoteHits([HIT], 7)
+    with server(answer(200, b"", **{CUT_HEADER: "-1"})) as (url, _):
+        with pytest.raises(RemoteSearchError, match=f"bad {CUT_HEADER}"):
+            remote_search(url, {"q": "x"}, token=None)
+
+
+def wire(**change: object) -> dict[str, object]:
+    return hit_to_wire(HIT) | change
+
+
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
+        (answer(200, b'{"offset": NaN}\n'), "line 1: NaN is not a number JSON allows"),
+        (
+            answer(200, lines(wire()).replace(b'"offset": 2.0', b'"offset": Infinity')),
+            "Infinity is not a number",
+        ),
+        (answer(200, b"[" * 100_000 + b"\n"), "the proxy's answer, line 1: "),
+        (answer(200, lines(wire(offset=1e300))), "offset is out of range: 1e+300"),
+        (answer(200, lines(wire(id=10**400))), "id is out of range"),
+        (answer(200, lines(wire(spans=[[-5, 3]]))), "spans are not sorted ranges of its text: [-5, 3]"),
+        (answer(200, lines(wire(spans=[[3, 1]]))), "spans are not sorted ranges of its text: [3, 1]"),
+        (answer(200, lines(wire(spans=[[0, 99]]))), "spans are not sorted ranges of its text: [0, 99]"),
+        (answer(200, lines(wire(started_at="0001-01-01T00:00:00+14:00"))), "started_at is out of range"),
+        # What a server says is shown with its control characters made visible, on one line.
+        (
+            answer(403, b"\x1b]0;PWNED\x07 no\r\nway\n", "text/plain"),
+            "the proxy refused the search (403): \ufffd]0;PWNED\ufffd no way",
+        ),
         (
             answer(200, b"<html>hi</html>", "text/html"),
             "did not answer as a recorder proxy (Content-Type text/html)",
@@ -122,7 +152,36 @@ def test_an_answer_over_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch) ->
             remote_search(url, {"q": "x"}, token=None)
     monkeypatch.setattr(remote, "MAX_ANSWER_BYTES", len(body))
     with server(answer(200, body)) as (url, _):
-        assert len(remote_search(url, {"q": "x"}, token=None)) == 20
+        assert len(remote_search(url, {"q": "x"}, token=None).hits) == 20
+
+
+def test_a_server_that_trickles_its_answer_is_cut_off_at_the_deadline() -> None:
+    def trickle(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", CONTENT_TYPE)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        with contextlib.suppress(OSError):
+            for _ in range(100):
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+                time.sleep(0.1)  # each byte well within any per-read timeout
+
+    with server(trickle) as (url, _):
+        begun = time.monotonic()
+        with pytest.raises(RemoteSearchError) as info:
+            remote_search(url, {"q": "x"}, token=None, timeout=0.5)
+        assert time.monotonic() - begun < 5
+    assert str(info.value).endswith(": timed out")
+
+
+def test_a_token_for_another_host_without_tls_is_warned_about() -> None:
+    assert clear_text_warning("http://proxy.example:8765", "tok") is not None
+    assert clear_text_warning("ws://10.0.0.5:8765", "tok") is not None
+    assert clear_text_warning("https://proxy.example", "tok") is None
+    assert clear_text_warning("wss://proxy.example", "tok") is None
+    assert clear_text_warning("http://127.0.0.1:8765", "tok") is None
+    assert clear_text_warning("http://proxy.example:8765", None) is None
 
 
 def test_nothing_listening_and_a_silent_server_are_one_line_each() -> None:

@@ -49,12 +49,20 @@ def test_a_hit_survives_the_wire_as_json_text() -> None:
         ({"spans": [[1, "2"]]}, "a search hit has a bad field: spans holds [1, '2']"),
         ({"started_at": "yesterday"}, "a search hit has a bad field: Invalid isoformat string: 'yesterday'"),
         ({"started_at": "2026-01-02T03:04:05"}, "a search hit's started_at has no time zone"),
+        ({"started_at": "0001-01-01T00:00:00+14:00"}, "a search hit's started_at is out of range"),
+        ({"offset": -1.0}, "a search hit's offset is out of range: -1.0"),
+        ({"offset": float("inf")}, "a search hit's offset is out of range: inf"),
+        ({"id": 2**63}, f"a search hit's id is out of range: {2**63}"),
+        ({"seq": -1}, "a search hit's seq is out of range: -1"),
+        ({"exit_code": -(2**63)}, f"a search hit's exit_code is out of range: {-(2**63)}"),
+        ({"spans": [[0, 7], [5, 9]]}, "a search hit's spans are not sorted ranges of its text: [5, 9]"),
+        ({"spans": [[0, 99]]}, "a search hit's spans are not sorted ranges of its text: [0, 99]"),
     ],
 )
 def test_a_malformed_hit_is_one_protocol_error(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ProtocolError) as info:
         hit_from_wire(hit_to_wire(HIT) | change)
-    assert str(info.value) == message
+    assert str(info.value).startswith(message)
 
 
 def test_a_hit_that_is_not_an_object_or_lacks_a_field_is_refused() -> None:

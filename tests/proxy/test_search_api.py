@@ -146,6 +146,7 @@ BAD_REQUESTS = [
     ("/v1/search?q=a&since=tomorrowish", "since: cannot read 'tomorrowish'"),
     ("/v1/search?q=a&q", "bad search query string: bad query field: 'q'"),
     ("/v1/search?q=%ff", "bad search query string"),
+    ("/v1/search?q=a&principal=" + "p" * 7980, "search request longer than 8000 characters"),
 ]
 
 
@@ -157,8 +158,15 @@ def test_bad_requests_get_400_with_one_line_that_says_why(tmp_path: Path) -> Non
             assert status == 400, (target, body)
             assert content_type.startswith("text/plain"), target
             assert body.startswith(message) and body.endswith("\n") and body.count("\n") == 1, (target, body)
-        # None of them was searched, so none is in the audit log.
+        # None of them was searched, so none is in the audit log; each is a refusal.
         assert not [e for e in audit_entries(s) if e["command"] == "search"]
+        refused = [r for r in refusals_json(s) if r["http_status"] == 400]
+        assert len(refused) == len(BAD_REQUESTS)
+        assert {r["principal"] for r in refused} == {"alice"}
+        assert all(str(r["reason"]).startswith("search: ") for r in refused)
+        # A request line over 8 KiB is refused by the HTTP parser itself, before anything else.
+        status, _, _ = get(s, "/v1/search?q=a&principal=" + "p" * 8200, alice)
+        assert status == 414
 
 
 def test_search_is_off_unless_auditors_are_named_and_needs_authentication(tmp_path: Path) -> None:
