@@ -4,7 +4,9 @@ audit entry, and the bound on searches waiting."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,19 @@ def index(tmp_path: Path) -> Index:
     engine = make_engine(f"sqlite:///{tmp_path / 'index.sqlite3'}")
     upgrade(engine)
     return Index(engine)
+
+
+@contextlib.asynccontextmanager
+async def thread_held(service: SearchService) -> AsyncIterator[threading.Event]:
+    """Hold the service's search thread (searches queue behind it) until the event is set; close after."""
+    release = threading.Event()
+    blocker = asyncio.get_running_loop().run_in_executor(service._thread, release.wait, 30)
+    try:
+        yield release
+    finally:
+        release.set()
+        await blocker
+        service.close()
 
 
 def test_auditors_are_the_principals_and_groups_named_and_nobody_unauthenticated() -> None:
@@ -69,10 +84,7 @@ async def test_a_search_runs_only_after_its_audit_entry_is_written(index: Index)
 
 async def test_searches_past_the_queue_bound_get_503_with_retry_after(index: Index) -> None:
     service = SearchService(index, Auditors.of(["alice"]), max_queued=2)
-    release = threading.Event()
-    # Hold the search thread, so that searches queue behind it.
-    blocker = asyncio.get_running_loop().run_in_executor(service._thread, release.wait, 30)
-    try:
+    async with thread_held(service) as release:
         waiting = [
             asyncio.create_task(service.answer("/v1/search?q=word", "alice", "127.0.0.1:1")) for _ in range(3)
         ]
@@ -84,10 +96,6 @@ async def test_searches_past_the_queue_bound_get_503_with_retry_after(index: Ind
         # The queue drained: the next search runs.
         assert (await service.answer("/v1/search?q=word", "alice", "127.0.0.1:1")).status == 200
         assert len(list_audit(index)) == 4
-    finally:
-        release.set()
-        await blocker
-        service.close()
 
 
 async def test_the_audit_entry_is_written_before_the_search_runs(
@@ -117,26 +125,18 @@ async def test_the_audit_entry_is_written_before_the_search_runs(
 
 async def test_a_search_that_waited_past_its_deadline_is_dropped_unrun(index: Index) -> None:
     service = SearchService(index, Auditors.of(["alice"]), queue_deadline=0.05)
-    release = threading.Event()
-    blocker = asyncio.get_running_loop().run_in_executor(service._thread, release.wait, 30)
-    try:
+    async with thread_held(service) as release:
         late = asyncio.create_task(service.answer("/v1/search?q=word", "alice", "127.0.0.1:1"))
         await asyncio.sleep(0.2)
         release.set()
         answer = await late
         assert (answer.status, answer.retry_after) == (503, BUSY_RETRY_AFTER)
         assert not list_audit(index)
-    finally:
-        release.set()
-        await blocker
-        service.close()
 
 
 async def test_closing_answers_queued_searches_503_and_runs_none_of_them(index: Index) -> None:
     service = SearchService(index, Auditors.of(["alice"]))
-    release = threading.Event()
-    blocker = asyncio.get_running_loop().run_in_executor(service._thread, release.wait, 30)
-    try:
+    async with thread_held(service):
         queued = asyncio.create_task(service.answer("/v1/search?q=word", "alice", "127.0.0.1:2"))
         await asyncio.sleep(0.05)
         service.close()
@@ -144,10 +144,6 @@ async def test_closing_answers_queued_searches_503_and_runs_none_of_them(index: 
         assert (closed.status, closed.body) == (503, "proxy is shutting down\n")
         assert (await service.answer("/v1/search?q=word", "alice", "127.0.0.1:4")).status == 503
         assert not list_audit(index)
-    finally:
-        release.set()
-        await blocker
-        service.close()
 
 
 async def test_a_running_search_whose_caller_left_counts_until_it_is_done(
