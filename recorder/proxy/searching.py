@@ -163,7 +163,7 @@ class SearchService:
             )
         try:
             query, kinds, filters, limit = _request(params, datetime.now(UTC))
-        except (BadRequest, RecorderError) as exc:
+        except RecorderError as exc:  # BadRequest, QueryError, ConfigError: what the request got wrong
             return Answer(400, f"{exc}\n")
         # Named and typed as `recorder search` logs them itself, plus where the search came from.
         arguments: dict[str, Any] = {_AUDIT_NAMES.get(k, k): v for k, v in params.items()}
