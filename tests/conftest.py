@@ -7,12 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.procs import RunningProcess, start_runtime
 
 # The embedded runtime's bash would source the machine's ~/.bashrc (pyenv hooks and the like):
 # tests must not depend on it, nor wait on it.
 os.environ.setdefault("RECORDER_RUNTIME_NO_USER_RC", "1")
+
+# No per-example deadline: on a shared 2-core machine one example of a microsecond-scale test
+# can still be held for a second, and hypothesis would fail it as too slow (DeadlineExceeded).
+# Properties are about results, not speed; bench/ measures speed.
+settings.register_profile("recorder", deadline=None)
+settings.load_profile("recorder")
 
 
 @pytest.fixture(scope="session", autouse=True)

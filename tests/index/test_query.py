@@ -242,7 +242,7 @@ QUERY_PIECES = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=400, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(max_size=MAX_QUERY_LENGTH + 20), QUERY_PIECES))
 def test_any_text_parses_or_raises_query_error_and_runs_in_fts5(fts5: sqlite3.Connection, text: str) -> None:
     try:
@@ -258,7 +258,7 @@ def test_any_text_parses_or_raises_query_error_and_runs_in_fts5(fts5: sqlite3.Co
     assert parse_query(str(query)) == query
 
 
-@settings(max_examples=200, deadline=1000)
+@settings(max_examples=200)
 @given(st.text(max_size=300), st.text(max_size=40))
 def test_spans_lie_inside_the_text_and_match_query_words(text: str, raw: str) -> None:
     try:
@@ -299,7 +299,7 @@ SPAN_TEXT = st.lists(st.sampled_from(["ab", "a", "b", "AB", "aB", " ", " ", "-",
 SPAN_PARTS = st.sampled_from(["a", "ab", "b", "aa*", "ab*", '"a b"', '"a a"', '"ab ba*"', "日", "éa*", "i̇"])
 
 
-@settings(max_examples=500, deadline=1000)
+@settings(max_examples=500)
 @given(
     st.one_of(SPAN_TEXT.map("".join), st.text(max_size=200)),
     # One phrase alone as often as several: other phrases' spans would hide a missed match.

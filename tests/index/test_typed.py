@@ -78,7 +78,7 @@ def test_output_and_other_events_are_ignored() -> None:
     assert list(typed_lines(events)) == [TypedLine(1.0, "id")]
 
 
-@settings(max_examples=300, deadline=1000)
+@settings(max_examples=300)
 @given(st.lists(st.text(max_size=30), max_size=20))
 def test_any_input_gives_lines_without_control_characters(chunks: list[str]) -> None:
     builder = TypedLines()

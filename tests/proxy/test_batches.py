@@ -13,6 +13,7 @@ from recorder.errors import WriterStalled
 from recorder.protocol import Channel, encode
 from recorder.proxy.batches import BatchWriter
 from recorder.proxy.tap import U2C, RecordingFailed, RecordingTap, context_header
+from tests.procs import until
 
 
 async def test_results_and_errors_reach_each_jobs_future_in_order() -> None:
@@ -53,7 +54,8 @@ async def test_a_hung_job_is_left_behind_and_a_new_thread_takes_the_queue() -> N
     release = threading.Event()
     hung = writer.submit(lambda _: release.wait(30), None)
     behind = writer.submit(lambda n: n + 1, 41)
-    await asyncio.sleep(0.2)
+    await until(lambda: writer._busy_since is not None, 10, "the hung job to start")
+    await asyncio.sleep(0.2)  # busy for longer than the 0.1 s asked below
     assert not hung.done() and not behind.done()
     assert not writer.abandon_stuck(after=10)  # not stuck for that long yet
     assert writer.abandon_stuck(after=0.1)
@@ -119,11 +121,12 @@ async def test_a_recording_on_a_hung_file_fails_while_another_keeps_recording(tm
 
 
 async def test_a_hurried_job_cuts_the_tick_short() -> None:
-    writer = BatchWriter(tick=3.0)
+    writer = BatchWriter(tick=10.0)
     assert await asyncio.wait_for(writer.submit(lambda n: n, 0), 10) == 0
     # The result can reach the loop before the thread has looked at its queue once more: a job
-    # submitted at that instant runs at once. A moment later the thread is in its tick.
-    await asyncio.sleep(0.1)
+    # submitted at that instant runs at once. A moment later the thread is in its tick (half a
+    # second: a loaded machine may hold the thread that long; the tick is far longer).
+    await asyncio.sleep(0.5)
     # The thread now sleeps out its tick: an ordinary job waits for the end of it...
     waiting = writer.submit(lambda n: n, 1)
     await asyncio.sleep(0.3)

@@ -217,9 +217,12 @@ async def test_a_slow_reader_upstream_makes_the_hop_wait_like_send_does(tmp_path
         echoes = asyncio.create_task(_echoes(rig.client, len(sent)))
         sender = asyncio.create_task(_send_all(rig.client, sent))
         try:
-            await asyncio.sleep(0.5)
+
+            def full() -> bool:
+                return bool(rig.relays) and rig.relays[0].upstream.paused
+
+            await until(full, 10, "the relay's writes to the upstream to fill its buffer")
             (relay,) = rig.relays
-            assert relay.upstream.paused, "the relay's writes to the upstream never filled its buffer"
         finally:
             rig.upstream_reads.set()
         await asyncio.wait_for(sender, 30)

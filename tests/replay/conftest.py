@@ -29,6 +29,8 @@ CORPUS = Path(os.environ.get("RECORDER_CORPUS_DIR", REPO.parent / "shared" / "co
 #: Safety nets only (never asserted as durations).
 PROMPT_TIMEOUT = 10.0
 KEY_DELAY = 0.02
+#: xterm's switch to the alternate screen: a full-screen program (less, vim) has started.
+ALT_SCREEN = "\x1b[?1049h"
 
 MARKS_ENV = {
     "PS0": r"\e]133;C\a",
@@ -124,6 +126,14 @@ class BashSession:
             raise AssertionError(f"no prompt within {PROMPT_TIMEOUT}s; output: {out[-300:]!r}")
         self.pump(0.05)
         self._since = len(self.events)
+
+    def wait_output(self, needle: str) -> None:
+        """Read output until ``needle`` has appeared since the last key sent (safety timeout)."""
+        deadline = time.monotonic() + PROMPT_TIMEOUT
+        while needle not in self._output_since(self._since):
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no {needle!r} within {PROMPT_TIMEOUT}s")
+            self.pump(0.05)
 
     def send(self, data: str) -> None:
         """Write keys to the shell in one input event."""
@@ -223,7 +233,8 @@ def record_scripted(workdir: Path, *, marks: bool) -> Scripted:
         if has_less:
             s.type("less alpha-file.txt")
             s.send("\r")
-            s.pump(0.5)
+            s.wait_output(ALT_SCREEN)  # less is up: the keys below are its, not the shell's
+            s.pump(0.2)
             for key in (" ", "/alpha", "\r", "j"):
                 s.send(key)
                 s.pump(0.2)

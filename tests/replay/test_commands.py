@@ -10,7 +10,7 @@ from recorder.cast.model import INPUT, OUTPUT, Event, Header
 from recorder.replay import commands as commands_mod
 from recorder.replay.commands import PREVIEW_CHARS, PREVIEW_LINES, Command, extract_commands, iter_commands
 
-from .conftest import BashSession, Scripted, require
+from .conftest import ALT_SCREEN, BashSession, Scripted, require
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -131,7 +131,8 @@ def test_vim_keystrokes_are_not_commands(bash_session: type[BashSession], tmp_pa
     s = bash_session(tmp_path, marks=False)
     s.type("vim -u NONE -N notes.txt")
     s.send("\r")
-    s.pump(1.0)
+    s.wait_output(ALT_SCREEN)  # vim is up: the keys below are its, not the shell's
+    s.pump(0.2)
     for key in ("i", "ls -la", "\r", "rm x", "\x1b", ":wq", "\r"):
         s.send(key)
         s.pump(0.15)
