@@ -45,7 +45,7 @@ PG_MIGRATION_LOCK_KEY = 0x7265636F7264  # "record"
 #: The newest revision in ``migrations/versions`` (a test holds it to Alembic's own head). Reading
 #: commands compare the index against it without importing Alembic and loading every revision
 #: script, which was a fifth of a ``recorder search``'s start-up.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 #: Alembic's table of the index's revision.
 VERSION_TABLE = "alembic_version"
 

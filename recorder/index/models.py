@@ -160,7 +160,8 @@ class Connection(Base):
 
     recording_path: Mapped[str] = mapped_column(sa.String(MAX_RECORDING_PATH))
     recording_size: Mapped[int | None] = mapped_column(sa.BigInteger)
-    sha256: Mapped[str | None] = mapped_column(sa.String(SHA256_HEX_LENGTH))
+    #: Indexed (revision 0008): an import looks a file's bytes up among recorded connections.
+    sha256: Mapped[str | None] = mapped_column(sa.String(SHA256_HEX_LENGTH), index=True)
     cast_version: Mapped[int]
     cols: Mapped[int]
     rows: Mapped[int]

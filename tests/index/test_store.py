@@ -680,6 +680,34 @@ def test_find_recording_knows_imported_and_recorded_files(index: Index) -> None:
         index.find_recording("not-a-digest")
 
 
+def test_find_recording_seeks_by_index_without_reading_every_connection(index: Index) -> None:
+    # Each import looks its bytes up; a full scan of connections grew with the archive (0008).
+    _finish(index, _open(index))
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    sa.event.listen(index.engine, "before_cursor_execute", seen)
+    try:
+        assert index.find_recording("ef" * 32) is None  # a miss asks both tables
+    finally:
+        sa.event.remove(index.engine, "before_cursor_execute", seen)
+    assert len(statements) == 2
+    sqlite = index.engine.dialect.name == "sqlite"
+    with index.engine.connect() as conn:
+        if not sqlite:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a tiny table is read whole otherwise
+        for statement, parameters in statements:
+            explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+            plan = [str(row[-1]) for row in conn.exec_driver_sql(explain + statement, parameters)]
+            if sqlite:  # SEARCH t USING INDEX ... (sha256=?), not SCAN t
+                assert all(step.startswith("SEARCH") and "(sha256=?)" in step for step in plan), plan
+            else:  # Index Cond: sha256 = ..., not a walk of another index filtering each row
+                assert any("Index Cond" in step and "sha256" in step for step in plan), plan
+
+
 def test_same_file_cannot_be_imported_twice(index: Index) -> None:
     _import(index)
     with pytest.raises(IndexStoreError):
