@@ -26,8 +26,8 @@ import typer
 from rich.table import Table
 from typer.models import CommandInfo
 
-from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail
-from recorder.cli.views import JsonOption, console, format_time, json_line, open_index, visible
+from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail, visible
+from recorder.cli.views import JsonOption, console, format_time, json_line, open_index
 from recorder.errors import AuditLogError, RecorderError
 from recorder.index.timespec import parse_time
 from recorder.index.vocab import DEFAULT_LIST_LIMIT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -43,9 +44,28 @@ def db_url(explicit: str | None, data: Path) -> str:
     return f"sqlite:///{data / 'index.sqlite3'}"
 
 
+#: C0 and C1 control characters but tab and LF: what must not reach a terminal from outside.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters shown as U+FFFD, safe to print on a terminal."""
+    return _CONTROL.sub("\ufffd", text)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (its line breaks as spaces), safe to print on a terminal.
+
+    Error messages carry words from elsewhere (a server's refusal body, a close reason, a file's
+    name): an escape sequence in them must not reach the user's terminal, nor a line break forge
+    a line of ours.
+    """
+    return visible(" ".join(text.splitlines()))
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error to stderr and return the Exit to raise."""
-    typer.echo(f"recorder: error: {message}", err=True)
+    typer.echo(f"recorder: error: {one_line(message)}", err=True)
     return typer.Exit(code)
 
 

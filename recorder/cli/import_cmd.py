@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail
+from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail, visible
 from recorder.cli.pipeline import MAX_IMPORT_JOBS, ImportResult, import_each
-from recorder.cli.views import visible
 from recorder.errors import RecorderError
 from recorder.index.db import upgrade
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recorder.cli.common import DataOption, DbOption, fail
+from recorder.cli.common import DataOption, DbOption, fail, visible
 from recorder.cli.views import (
     ExitCodeOption,
     FailedOption,
@@ -26,7 +26,6 @@ from recorder.cli.views import (
     json_line,
     open_index,
     refusal_json,
-    visible,
 )
 from recorder.errors import RecorderError
 from recorder.index.store import DEFAULT_LIST_LIMIT, ConnectionRow, RefusalRow

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from recorder.cli.views import visible
+from recorder.cli.common import visible
 from recorder.errors import ProtocolError, RemoteSearchError
 from recorder.index.hits import Hit, hit_from_wire
 from recorder.protocol.paths import is_loopback_url

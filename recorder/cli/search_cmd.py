@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from recorder.cli.common import DataOption, DbOption, fail
+from recorder.cli.common import DataOption, DbOption, fail, visible
 from recorder.cli.credentials import CaBundle, Token, local_token
 from recorder.cli.views import (
     ExitCodeOption,
@@ -35,7 +35,6 @@ from recorder.cli.views import (
     json_line,
     open_index,
     play_command,
-    visible,
 )
 from recorder.errors import RecorderError
 from recorder.index.hits import DEFAULT_SEARCH_LIMIT, KINDS, Hit

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from recorder.cli.common import DEFAULT_PROXY_URL, fail
+from recorder.cli.common import DEFAULT_PROXY_URL, fail, one_line
 from recorder.cli.credentials import CaBundle, Token, local_token
 from recorder.client import (
     DEFAULT_SIZE,
@@ -99,6 +99,8 @@ def _client(target: ShellTarget, ping_interval: float) -> ShellClient:
 
 def _report(ending: Ending, client: ShellClient) -> None:
     message = describe(ending)
+    if message:
+        message = one_line(message)  # a close reason or a platform's message is the server's text
     if reattach_advised(ending):
         typer.echo(f"recorder: {message}; reattach with:", err=True)
         typer.echo(reattach_command(client), err=True)

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail
-from recorder.cli.views import JsonOption, console, format_time, json_line, visible
+from recorder.cli.common import DataOption, DbOption, data_dir, db_url, fail, visible
+from recorder.cli.views import JsonOption, console, format_time, json_line
 from recorder.errors import RecorderError
 from recorder.index.access import MAX_TOKEN_TTL, create_token, list_tokens, revoke_token
 from recorder.index.db import make_engine, upgrade

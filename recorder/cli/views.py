@@ -7,7 +7,6 @@ reaches the auditor's terminal, and it is never read as rich markup.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from recorder.cli.common import data_dir, db_url, fail
+from recorder.cli.common import data_dir, db_url, fail, visible
 from recorder.errors import RecorderError
 from recorder.index.hits import Hit
 from recorder.index.timespec import parse_time
@@ -47,7 +46,6 @@ FailedOption = Annotated[
 StatusOption = Annotated[ConnectionStatus | None, typer.Option(help="Only this status.")]
 ShellOption = Annotated[str | None, typer.Option("--shell", help="Only this shellId.")]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: Width of tables written to a pipe or file: rows stay whole lines for grep, never wrapped at 80.
 PIPE_WIDTH = 1000
 
@@ -116,11 +114,6 @@ def console() -> Console:
     if out.is_terminal:
         return out
     return Console(soft_wrap=False, highlight=False, width=PIPE_WIDTH)
-
-
-def visible(text: str) -> str:
-    """``text`` with control characters shown as U+FFFD, safe to print on a terminal."""
-    return _CONTROL.sub("\ufffd", text)
 
 
 def format_offset(seconds: float) -> str:

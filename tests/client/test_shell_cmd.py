@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
+from http import HTTPStatus
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
 
 from recorder.cli.app import app
 from recorder.cli.credentials import LOCAL_TOKEN_FILE, local_token
 from recorder.cli.shell_cmd import reattach_command
 from recorder.client import Confirmed, ShellClient, ShellTarget
-from tests.client.util import collect_until, free_port, run, target
+from tests.client.util import collect_until, edge_server, free_port, run, target
 from tests.procs import RunningProcess, recorder_command, start_runtime, wait_until
 
 runner = CliRunner()
@@ -95,6 +99,60 @@ def test_connection_refused_is_one_line_and_exit_255(data_dir: Path, command: st
     assert proc.returncode == 255
     assert proc.stderr.decode() == f"recorder: error: cannot connect to {url}: connection refused\n"
     assert proc.stdout == b""
+
+
+# ---- what a server says reaches the terminal as text
+
+#: A server's words trying to drive the user's terminal: a title, a clear screen, a forged line
+#: of ours, a carriage return and an 8-bit CSI.
+HOSTILE = "\x1b]0;owned\x07\x1b[2Jwiped\nrecorder: the shell ended normally\r\x9b31mred"
+
+
+async def _exec_stderr(url: str, data_dir: Path) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *recorder_command("exec", "--url", url, "--", "true"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "RECORDER_DATA_DIR": str(data_dir)},
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode != 0
+    return err.decode()
+
+
+def _safe_lines(text: str, count: int) -> list[str]:
+    """``text``'s lines: ``count`` of them, none forged, no control character in any."""
+    assert text.endswith("\n") and text.count("\n") == count, text
+    assert not any(c in text for c in "\x1b\x07\r\x9b"), text
+    assert "wiped" in text and "\ufffd" in text  # the words are there, the controls made visible
+    lines = text.splitlines()
+    assert not any(line.startswith("recorder: the shell ended") for line in lines), text
+    return lines
+
+
+async def test_a_refusal_body_is_shown_on_one_line_without_control_characters(data_dir: Path) -> None:
+    def refuse(connection: ServerConnection, request: Request) -> Response:
+        return connection.respond(HTTPStatus.FORBIDDEN, HOSTILE)
+
+    async def unused(ws: ServerConnection) -> None:
+        raise AssertionError("the handshake was refused")
+
+    async with edge_server(unused, process_request=refuse) as url:
+        err = await _exec_stderr(url, data_dir)
+    (line,) = _safe_lines(err, 1)
+    assert line.startswith("recorder: error: ") and "HTTP 403" in line
+
+
+async def test_a_close_reason_is_shown_on_one_line_without_control_characters(data_dir: Path) -> None:
+    async def close(ws: ServerConnection) -> None:
+        await ws.close(1011, HOSTILE)
+
+    async with edge_server(close) as url:
+        err = await _exec_stderr(url, data_dir)
+    message, reattach = _safe_lines(err, 2)  # ours: what happened, then how to reattach
+    assert message.startswith("recorder: connection lost (close 1011 ") and "wiped" in message
+    assert reattach.startswith("recorder shell --url ws://127.0.0.1:")
 
 
 # ---- exec against the real runtime, as a process
