@@ -14,7 +14,8 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from recorder.cli import list_cmd, search_cmd, show_cmd
-from recorder.cli.views import format_offset, highlight, visible
+from recorder.cli.common import visible
+from recorder.cli.views import format_offset, highlight
 from recorder.index.db import downgrade, make_engine, upgrade
 from recorder.index.query import MAX_QUERY_LENGTH
 from recorder.index.store import Index
