@@ -17,13 +17,14 @@ import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.procs import proxy_args, recorder_started
-from bench.relay import settle
+from bench.relay import cpu_seconds, settle
 from recorder.cli import eventloop
 from recorder.protocol import (
     LOCAL_RUNTIME_ARN,
@@ -102,13 +103,40 @@ async def _typist(ws: ClientConnection, until: float, times: list[float]) -> Non
         await asyncio.sleep(rng.uniform(*TYPING_GAP))
 
 
-async def _echo_under_load(base: str, sessions: int, seconds: float) -> list[float]:
+@dataclass
+class _Turn:
+    """One turn of typing: each key's round trip (ms), and the CPU the processes used meanwhile."""
+
+    times: list[float]
+    #: CPU seconds during the typing (connecting and closing not counted), by process: the
+    #: watched ones (``proxy``, ``runtime``) and ``clients`` (this process, every typist).
+    cpu: dict[str, float]
+    seconds: float
+
+
+async def _echo_under_load(base: str, sessions: int, seconds: float, watched: dict[str, int]) -> _Turn:
     conns = await _open_many(base, sessions)
     times: list[float] = []
-    until = time.perf_counter() + seconds
+    before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    clients, began = time.process_time(), time.perf_counter()
+    until = began + seconds
     await asyncio.gather(*(_typist(ws, until, times) for ws in conns))
+    cpu = {name: cpu_seconds(pid) - before[name] for name, pid in watched.items()}
+    cpu["clients"] = time.process_time() - clients
+    turn = _Turn(times, cpu, time.perf_counter() - began)
     await asyncio.gather(*(ws.close() for ws in conns))
-    return times
+    return turn
+
+
+def _cpu_figures(level: int, side: str, turns: list[_Turn]) -> dict[str, float]:
+    """CPU per key of each process, and how many of the machine's cores they kept busy."""
+    keys = sum(len(t.times) for t in turns)
+    seconds = sum(t.seconds for t in turns)
+    names = turns[0].cpu.keys()
+    used = {name: sum(t.cpu[name] for t in turns) for name in names}
+    figures = {f"echo{level}_{side}_{name}_cpu_us_per_key": used[name] * 1e6 / keys for name in names}
+    figures[f"echo{level}_{side}_busy_cores"] = sum(used.values()) / seconds
+    return figures
 
 
 def _p99(values: list[float]) -> float:
@@ -138,8 +166,8 @@ def echo(
                 pids = (rt.pid, proxy.pid)
                 for level in levels:
                     typing = typing_seconds(level, seconds, min_samples) / ECHO_TURNS
-                    direct: list[float] = []
-                    through: list[float] = []
+                    direct_turns: list[_Turn] = []
+                    proxied_turns: list[_Turn] = []
                     # Direct and proxied in turns, so that the machine's drift (it is shared)
                     # falls on both sides alike. Each turn starts once the last one's recordings
                     # are sealed and indexed (as the relay bench's bursts do): 200 sessions ending
@@ -147,15 +175,24 @@ def echo(
                     # measured that work, not the relay (p99 22 ms against 10 without turns).
                     for _ in range(ECHO_TURNS):
                         eventloop.run(settle(pids))
-                        direct += eventloop.run(_echo_under_load(rt.url, level, typing))
+                        direct_turns.append(
+                            eventloop.run(_echo_under_load(rt.url, level, typing, {"runtime": rt.pid}))
+                        )
                         eventloop.run(settle(pids))
-                        through += eventloop.run(_echo_under_load(proxy.url, level, typing))
+                        both = {"proxy": proxy.pid, "runtime": rt.pid}
+                        proxied_turns.append(eventloop.run(_echo_under_load(proxy.url, level, typing, both)))
+                    direct = [ms for t in direct_turns for ms in t.times]
+                    through = [ms for t in proxied_turns for ms in t.times]
                     results[f"echo{level}_direct_median_ms"] = statistics.median(direct)
                     results[f"echo{level}_proxy_median_ms"] = statistics.median(through)
                     results[f"echo{level}_direct_p99_ms"] = _p99(direct)
                     results[f"echo{level}_proxy_p99_ms"] = _p99(through)
                     results[f"echo{level}_added_p99_ms"] = _p99(through) - _p99(direct)
                     results[f"echo{level}_keys"] = len(through)
+                    # Whether the two cores were the limit: CPU per key of each process, and the
+                    # cores kept busy (a p99 grows as this nears 2 on this machine).
+                    results.update(_cpu_figures(level, "direct", direct_turns))
+                    results.update(_cpu_figures(level, "proxied", proxied_turns))
     return results
 
 
