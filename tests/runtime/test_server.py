@@ -24,7 +24,6 @@ from tests.runtime.wire import (
     new_id,
     open_ws,
     output_contains,
-    output_matches,
     read_until,
     recv_frame,
     run,
@@ -301,14 +300,9 @@ def test_a_message_over_64_kib_closes_1009(runtime: RunningProcess) -> None:
 def test_a_close_frame_ends_the_shell_and_closes_1000(runtime: RunningProcess) -> None:
     async def scenario() -> tuple[int, list[tuple[int, bytes]], ConnectionClosed]:
         async with await open_ws(runtime.url, session_id=new_id(), shell_id="closeme") as ws:
-            # Wait for the prompt after the pid (its OSC 133 B mark): bash has run its prompt
-            # hooks and sits at the prompt. A SIGHUP that lands inside them can be deferred past
+            # At the prompt: a SIGHUP that lands inside bash's prompt hooks can be deferred past
             # the grace period on a loaded machine (then SIGKILL ends it).
-            await ws.send(b"\x00echo PID=$$.\r")
-            after_prompt = output_matches(rb"PID=\d+\.[\s\S]*\x1b\]133;B\x07")
-            match = re.search(rb"PID=(\d+)\.", stdout_of(await read_until(ws, after_prompt)))
-            assert match is not None
-            pid = int(match.group(1))
+            pid = await shell_pid(ws, then_prompt=True)
             await ws.send(b"\xff")
             frames: list[tuple[int, bytes]] = []
             with pytest.raises(ConnectionClosed) as info:

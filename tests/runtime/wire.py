@@ -95,10 +95,12 @@ def output_matches(pattern: bytes) -> Callable[[list[tuple[int, bytes]]], bool]:
     return lambda frames: regex.search(stdout_of(frames)) is not None
 
 
-async def shell_pid(ws: ClientConnection) -> int:
-    """Ask the shell on ``ws`` (bash or sh) for its pid."""
+async def shell_pid(ws: ClientConnection, *, then_prompt: bool = False) -> int:
+    """Ask the shell on ``ws`` (bash or sh) for its pid; with ``then_prompt``, return once the
+    next prompt's OSC 133 B mark is out too (bash has run its prompt hooks and sits at the prompt)."""
     await ws.send(b"\x00echo PID=$$.\r")
-    frames = await read_until(ws, output_matches(rb"PID=(\d+)\."))
+    done = rb"PID=(\d+)\.[\s\S]*\x1b\]133;B\x07" if then_prompt else rb"PID=(\d+)\."
+    frames = await read_until(ws, output_matches(done))
     match = re.search(rb"PID=(\d+)\.", stdout_of(frames))
     assert match is not None
     return int(match.group(1))
